@@ -1,0 +1,128 @@
+// Starts one AURA process: database (embedded or DATABASE_URL) and migrations first, then the
+// broker with the services this process runs (SERVICES), health endpoints, and a graceful stop
+// on SIGTERM/SIGINT that lets in-flight requests finish before the database goes away.
+import fs from "node:fs";
+import path from "node:path";
+import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
+import pino from "pino";
+import { readEnv, type AuraEnv } from "../adapters/config/env";
+import { closeDatabase, getDatabase } from "../adapters/storage/database";
+import { processState, startHealthServer } from "./health";
+import { pinoOptions } from "./logging";
+import { auraReplCommands } from "./repl-commands";
+
+export const SERVICES_DIR = path.resolve(__dirname, "../../services");
+/** Services every process runs whatever SERVICES says. */
+const ALWAYS = ["monitor"];
+
+export function availableServices(): string[] {
+  return fs
+    .readdirSync(SERVICES_DIR)
+    .filter((f) => f.endsWith(".service.ts") || f.endsWith(".service.js"))
+    .map((f) => f.replace(/\.service\.(ts|js)$/, ""))
+    .sort();
+}
+
+export function selectServices(env: AuraEnv): string[] {
+  const all = availableServices();
+  if (!env.services) return all;
+  const unknown = env.services.filter((s) => !all.includes(s));
+  if (unknown.length) throw new Error(`SERVICES names unknown service(s): ${unknown.join(", ")}; available: ${all.join(", ")}`);
+  return [...new Set([...env.services, ...ALWAYS])].filter((s) => all.includes(s));
+}
+
+export function loadServiceSchema(name: string): ServiceSchema {
+  const file = fs.existsSync(path.join(SERVICES_DIR, `${name}.service.ts`))
+    ? path.join(SERVICES_DIR, `${name}.service.ts`)
+    : path.join(SERVICES_DIR, `${name}.service.js`);
+  const mod = require(file);
+  return (mod.default ?? mod) as ServiceSchema;
+}
+
+export function brokerConfig(overrides: Partial<BrokerOptions> = {}): BrokerOptions {
+  // moleculer.config.ts reads the environment when first loaded
+  const base = require("../../moleculer.config") as BrokerOptions;
+  const cfg = { ...base, ...overrides };
+  if (overrides.logLevel && !overrides.logger && typeof overrides.logLevel === "string") {
+    const level = overrides.logLevel;
+    cfg.logger = { type: "Pino", options: { level, pino: { options: pinoOptions(level) } } } as any;
+  }
+  return cfg;
+}
+
+export interface AuraProcess {
+  broker: ServiceBroker;
+  services: string[];
+  stop(reason?: string): Promise<void>;
+}
+
+export interface StartOptions {
+  repl?: boolean;
+  /** exit the process after a signal-driven stop (the CLI); tests keep the process */
+  exitOnStop?: boolean;
+  installSignalHandlers?: boolean;
+}
+
+export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
+  const env = readEnv();
+  const log = pino(pinoOptions(env.logLevel) as any).child({ mod: "runner", nodeID: env.nodeId });
+  processState.ready = false;
+  processState.stopping = false;
+  processState.startedAt = Date.now();
+
+  const services = selectServices(env);
+  log.info({ services, transporter: env.transporter ?? "none (single process)", database: env.databaseUrl ? "DATABASE_URL" : `embedded (${env.dataDir})` }, "starting AURA");
+
+  const db = await getDatabase({ log: (m) => log.debug(m) });
+  log.info({ embedded: Boolean(db.embedded), port: db.embedded?.port }, "database ready");
+  if (db.applied.length) log.info({ applied: db.applied }, "migrations applied");
+
+  const broker = new ServiceBroker(brokerConfig(opts.repl ? { replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } as any } : {}));
+  for (const name of services) broker.createService(loadServiceSchema(name));
+
+  let healthServer: import("node:http").Server | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = "stop"): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      processState.stopping = true;
+      processState.ready = false;
+      log.info({ reason }, "stopping AURA");
+      await new Promise<void>((r) => (healthServer ? healthServer.close(() => r()) : r()));
+      // broker.stop waits (tracking) for in-flight requests up to the shutdown timeout
+      await broker.stop().catch((e) => log.error({ err: e.message }, "broker stop failed"));
+      await closeDatabase().catch((e) => log.error({ err: e.message }, "database close failed"));
+      log.info("AURA stopped");
+    })();
+    return stopping;
+  };
+
+  if (opts.installSignalHandlers !== false) {
+    const onSignal = (sig: string) => {
+      const force = setTimeout(() => {
+        log.error({ sig }, "shutdown took too long; exiting");
+        process.exit(1);
+      }, env.shutdownTimeoutMs + 10_000);
+      force.unref();
+      stop(sig).then(() => opts.exitOnStop !== false && process.exit(0));
+    };
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    process.once("SIGINT", () => onSignal("SIGINT"));
+  }
+
+  try {
+    await broker.start();
+    if (!services.includes("api") && env.healthPort !== undefined) {
+      healthServer = await startHealthServer(broker, env.healthPort, env.host);
+      log.info({ port: env.healthPort }, "health endpoints listening");
+    }
+  } catch (err: any) {
+    log.fatal({ err: err.message }, "AURA failed to start");
+    await stop("startup failure");
+    throw err;
+  }
+  processState.ready = true;
+  log.info({ nodeID: broker.nodeID, port: services.includes("api") ? env.port : env.healthPort }, "AURA is ready");
+  if (opts.repl) broker.repl();
+  return { broker, services, stop };
+}

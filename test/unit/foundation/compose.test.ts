@@ -1,0 +1,49 @@
+// Docker cannot run here, so the compose file's structure is checked instead: infrastructure with
+// health checks, every app role from one image selected by SERVICES, pointed at NATS/Postgres/Redis.
+import fs from "node:fs";
+import path from "node:path";
+import { parse } from "yaml";
+
+const ROOT = path.resolve(__dirname, "../../..");
+const compose = parse(fs.readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8"), { merge: true });
+const services = compose.services as Record<string, any>;
+const available = fs.readdirSync(path.join(ROOT, "services")).filter((f) => f.endsWith(".service.ts")).map((f) => f.replace(".service.ts", ""));
+
+test("infrastructure: NATS with JetStream, PostgreSQL and Redis, each with a health check", () => {
+  expect(services.nats.command.join(" ")).toMatch(/-js\b/);
+  for (const name of ["nats", "postgres", "redis"]) {
+    expect(services[name].healthcheck.test.length).toBeGreaterThan(0);
+  }
+});
+
+test("app roles share one image, select services with SERVICES, and wait for healthy infrastructure", () => {
+  const roles = ["gateway", "strategy-runner", "execution", "market-data"];
+  const images = new Set(roles.map((r) => services[r].image));
+  expect(images.size).toBe(1);
+  for (const r of roles) {
+    const s = services[r];
+    expect(s.environment.SERVICES).toBeTruthy();
+    expect(s.environment.TRANSPORTER).toMatch(/^nats:\/\/nats:4222$/);
+    expect(s.environment.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
+    expect(s.environment.REDIS_URL).toMatch(/^redis:\/\/redis:6379$/);
+    expect(s.environment.NODE_ENV).toBe("production");
+    expect(s.healthcheck.test.join(" ")).toMatch(/\/health\/ready/);
+    for (const dep of ["nats", "postgres", "redis"]) expect(s.depends_on[dep].condition).toBe("service_healthy");
+  }
+  expect(services.gateway.ports).toContain("3000:3000");
+});
+
+test("every service a role names exists or is planned in DESIGN.md's service list", () => {
+  const planned = ["api", "auth", "keys", "market-data", "strategies", "strategy-runner", "execution", "portfolio", "history", "backtest", "monitor", "exchange-sim"];
+  for (const r of ["gateway", "strategy-runner", "execution", "market-data"]) {
+    for (const s of String(services[r].environment.SERVICES).split(",")) {
+      expect(planned.includes(s) || available.includes(s)).toBe(true);
+    }
+  }
+});
+
+test("the Dockerfile builds on Node 22 and starts the CLI", () => {
+  const df = fs.readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
+  expect(df).toMatch(/^FROM node:22/m);
+  expect(df).toMatch(/CMD \["node", "bin\/aura.js", "start"\]/);
+});
