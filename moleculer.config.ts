@@ -20,7 +20,7 @@ const requestIdMiddleware: Middleware = {
 } as Middleware;
 
 const config: BrokerOptions = {
-  namespace: "aura",
+  namespace: env.namespace,
   nodeID: env.nodeId,
   transporter: env.transporter ? { type: "NATS", options: { url: env.transporter } } : null,
   cacher: env.redisUrl ? ({ type: "Redis", options: { prefix: "aura-cache", redis: env.redisUrl, ttl: 300 } } as any) : { type: "Memory", options: { ttl: 300 } },

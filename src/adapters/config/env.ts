@@ -14,6 +14,8 @@ export interface AuraEnv {
   dataDir: string;
   logLevel: "debug" | "info" | "warn" | "error" | "fatal";
   nodeId: string | undefined;
+  /** Moleculer namespace: clusters sharing one NATS stay apart */
+  namespace: string;
   /** which services this process runs; undefined = all */
   services: string[] | undefined;
   port: number;
@@ -57,6 +59,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): AuraEnv {
     dataDir: path.resolve(env.AURA_DATA_DIR?.trim() || ".aura"),
     logLevel: level as AuraEnv["logLevel"],
     nodeId: env.NODE_ID?.trim() || undefined,
+    namespace: env.AURA_NAMESPACE?.trim() || "aura",
     services: services && services.length > 0 && !(services.length === 1 && services[0] === "all") ? services : undefined,
     port: int("PORT", env.PORT, 3000)!,
     host: env.HOST?.trim() || "0.0.0.0",
