@@ -1,0 +1,416 @@
+// The event-driven backtest engine: the fill model of DESIGN §4.2, candle by candle, over a
+// column store. For each candle t, in order:
+//   1. pending exit, then pending entry, fill at the open (market, slippage against the trader);
+//   2. each open position's stop / take-profit is checked against t's range (stop first);
+//   3. the strategy sees t; its entry/exit signals become pending orders for t+1;
+//   4. equity is marked at t's close.
+// No allocation per candle except when a trade opens or closes.
+import { SimulatedClock } from "../clock";
+import { intervalMs as intervalMsOf, type SymbolSpec, symbolSpec } from "../market/symbols";
+import { type Candle, type CandleColumns, isCandleColumns, toColumns } from "../model/candle";
+import { ValidationError, type ValidationIssue } from "../model/errors";
+import type { ClosedTrade, ExitReason } from "../model/position";
+import type { Signal } from "../model/signal";
+import { BaseStrategy, type StrategyContext } from "../strategy/base";
+import { compileStrategy } from "../strategy/compiler";
+import { computeMetrics } from "./metrics";
+import { formatUtcTime, lowerBound, parseDateRange } from "./range";
+import { BacktestResult } from "./result";
+import { StepRounder } from "./rounding";
+
+export interface BacktestOptions {
+  /** A compiled or code strategy (fresh instance), or a definition (validated and compiled here). */
+  readonly strategy: BaseStrategy | unknown;
+  /** Ascending by open time. Columns are the fast path; an array of candles is converted once. */
+  readonly candles: readonly Candle[] | CandleColumns;
+  /** UTC date YYYY-MM-DD, inclusive; default: the first candle. */
+  readonly from?: string;
+  /** UTC date YYYY-MM-DD, inclusive; default: the last candle. */
+  readonly to?: string;
+  /** Fee per fill as a fraction of notional, in the quote asset (default 0.001). */
+  readonly feeRate?: number;
+  /** Market-fill slippage in basis points, always against the trader (default 0). */
+  readonly slippageBps?: number;
+  /** Starting quote balance (default 10,000). */
+  readonly initialBalance?: number;
+  /** Candles before `from` that feed indicators only (default: the strategy's, 200). */
+  readonly warmupCandles?: number;
+  /** Filters to trade with (default: the strategy symbol's entry in the symbol table). */
+  readonly spec?: SymbolSpec;
+  /** Called every `progressEvery` candles and once at the end, with candles processed / total. */
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly progressEvery?: number;
+}
+
+export const BACKTEST_DEFAULTS = Object.freeze({ feeRate: 0.001, slippageBps: 0, initialBalance: 10_000 });
+
+interface OpenPosition {
+  readonly qty: number;
+  readonly entryPrice: number;
+  readonly entryNotional: number;
+  readonly entryFee: number;
+  readonly entryTime: number;
+  /** NaN when the strategy sets no take-profit / stop-loss. */
+  readonly takeProfit: number;
+  readonly stop: number;
+}
+
+/** The candle handed to the strategy: one object, refilled per candle (see BaseStrategy.onCandle). */
+class CandleCursor implements Candle {
+  openTime = 0;
+  closeTime = 0;
+  open = 0;
+  high = 0;
+  low = 0;
+  close = 0;
+  volume = 0;
+  load(c: CandleColumns, i: number): this {
+    this.openTime = c.openTime[i];
+    this.closeTime = c.closeTime[i];
+    this.open = c.open[i];
+    this.high = c.high[i];
+    this.low = c.low[i];
+    this.close = c.close[i];
+    this.volume = c.volume[i];
+    return this;
+  }
+}
+
+class MutableContext implements StrategyContext {
+  now = 0;
+  openPositions = 0;
+  canEnter = false;
+}
+
+export function runBacktest(opts: BacktestOptions): BacktestResult {
+  const strategy = opts.strategy instanceof BaseStrategy ? opts.strategy : compileStrategy(opts.strategy);
+  const cols = isCandleColumns(opts.candles) ? opts.candles : toColumns(opts.candles as readonly Candle[]);
+  const feeRate = opts.feeRate ?? BACKTEST_DEFAULTS.feeRate;
+  const slippageBps = opts.slippageBps ?? BACKTEST_DEFAULTS.slippageBps;
+  const initialBalance = opts.initialBalance ?? BACKTEST_DEFAULTS.initialBalance;
+  const warmupCandles = opts.warmupCandles ?? strategy.warmupCandles;
+  const spec = opts.spec ?? symbolSpec(strategy.symbol);
+  const interval = intervalMsOf(strategy.interval);
+
+  const issues: ValidationIssue[] = [];
+  const bad = (path: string, code: string, message: string) => issues.push({ path, code, message });
+  if (!(feeRate >= 0 && feeRate < 0.1))
+    bad("/feeRate", "out_of_range", `fee must be >= 0 and < 0.1 (10%), got ${feeRate}`);
+  if (!(slippageBps >= 0 && slippageBps < 10_000))
+    bad("/slippageBps", "out_of_range", `slippage must be >= 0 and < 10000 bps, got ${slippageBps}`);
+  if (!(initialBalance > 0 && Number.isFinite(initialBalance)))
+    bad("/initialBalance", "out_of_range", `balance must be > 0, got ${initialBalance}`);
+  if (!(Number.isInteger(warmupCandles) && warmupCandles >= 0))
+    bad("/warmupCandles", "out_of_range", `warmupCandles must be an integer >= 0, got ${warmupCandles}`);
+  if (!spec) bad("/symbol", "unknown_symbol", `no symbol filters for ${strategy.symbol}`);
+  if (interval === undefined)
+    bad("/interval", "unknown_interval", `interval ${strategy.interval} has no fixed length`);
+  const { range, errors: rangeErrors } = parseDateRange(opts.from, opts.to);
+  issues.push(...rangeErrors);
+  const n = cols.length;
+  const { openTime, open, high, low, close } = cols;
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && !(openTime[i] > openTime[i - 1])) {
+      bad(`/candles/${i}`, "unordered", `candles must be strictly ascending by open time (index ${i})`);
+      break;
+    }
+    if (!(open[i] > 0 && high[i] > 0 && low[i] > 0 && close[i] > 0 && high[i] < Infinity)) {
+      bad(`/candles/${i}`, "invalid_candle", `candle ${i} has a price that is not a positive number`);
+      break;
+    }
+  }
+  if (issues.length) throw new ValidationError(issues);
+
+  const start = lowerBound(cols.openTime, range!.startMs);
+  const end = lowerBound(cols.openTime, range!.endMs);
+  if (start >= end) {
+    const have =
+      n > 0
+        ? `the data covers ${formatUtcTime(cols.openTime[0])} to ${formatUtcTime(cols.openTime[n - 1])} UTC`
+        : "there are no candles";
+    const want = `${opts.from ?? "the first candle"} to ${opts.to ?? "the last candle"}`;
+    throw new ValidationError([
+      { path: "/candles", code: "empty_range", message: `no candles from ${want}; ${have}` },
+    ]);
+  }
+  const feedStart = Math.max(0, start - warmupCandles);
+
+  const sim = new Simulation(strategy, cols, spec!, interval!, feeRate, slippageBps / 10_000, initialBalance);
+  const total = end - feedStart;
+  const every = Math.max(1, opts.progressEvery ?? 65_536);
+  const progress = opts.onProgress;
+  let done = 0;
+  while (done < total) {
+    const stop = Math.min(total, done + every);
+    sim.feed(feedStart + done, Math.min(feedStart + stop, start));
+    sim.run(Math.max(feedStart + done, start), feedStart + stop, end);
+    done = stop;
+    if (progress) progress(done, total);
+  }
+  return sim.result(start, end, start - feedStart);
+}
+
+class Simulation {
+  private readonly clock = new SimulatedClock(-Number.MAX_VALUE);
+  private readonly cursor = new CandleCursor();
+  private readonly ctx = new MutableContext();
+  private readonly lot: StepRounder;
+  private readonly tick: StepRounder;
+  private readonly minNotional: number;
+  private readonly minQty: number;
+  private readonly sizeFraction: number;
+  private readonly tpFactor: number;
+  private readonly slFactor: number;
+  private readonly maxOpen: number;
+  private readonly cooldown: number;
+  private readonly warmup: number;
+
+  private cash = 0;
+  private positions: OpenPosition[] = [];
+  private pendingEntry = false;
+  private pendingExit = false;
+  private lastExitIndex = -1;
+  private feesPaid = 0;
+  private skipped = 0;
+  private exposed = 0;
+  private seen = 0;
+  private readonly trades: ClosedTrade[] = [];
+  private equity: Float64Array = new Float64Array(0);
+  private rangeStart = 0;
+
+  constructor(
+    private readonly strategy: BaseStrategy,
+    private readonly c: CandleColumns,
+    spec: SymbolSpec,
+    private readonly intervalMs: number,
+    private readonly feeRate: number,
+    private readonly slip: number,
+    private readonly initialBalance: number,
+  ) {
+    this.cash = initialBalance;
+    this.lot = new StepRounder(spec.stepSize);
+    this.tick = new StepRounder(spec.tickSize);
+    this.minNotional = Number(spec.minNotional);
+    this.minQty = Number(spec.minQty);
+    const r = strategy.risk;
+    this.sizeFraction = r.positionSizePct / 100;
+    this.tpFactor = r.takeProfitPct !== undefined ? 1 + r.takeProfitPct / 100 : NaN;
+    this.slFactor = r.stopLossPct !== undefined ? 1 - r.stopLossPct / 100 : NaN;
+    this.maxOpen = r.maxOpenPositions;
+    this.cooldown = r.cooldownCandles;
+    this.warmup = strategy.warmup;
+  }
+
+  /** Candles before the range: indicators only, signals discarded. */
+  feed(from: number, to: number): void {
+    const c = this.c;
+    const ctx = this.ctx;
+    ctx.openPositions = 0;
+    ctx.canEnter = false;
+    for (let i = from; i < to; i++) {
+      this.clock.set(c.closeTime[i]);
+      ctx.now = c.closeTime[i];
+      this.seen++;
+      this.strategy.onCandle(this.cursor.load(c, i), ctx);
+    }
+  }
+
+  run(from: number, to: number, end: number): void {
+    if (from >= to) return;
+    if (this.equity.length === 0) {
+      this.rangeStart = from;
+      this.equity = new Float64Array(end - from);
+    }
+    const { openTime: OT, closeTime: CT, open: O, high: H, low: L, close: C, volume: V } = this.c;
+    const ctx = this.ctx;
+    const strategy = this.strategy;
+    const cursor = this.cursor;
+    const clock = this.clock;
+    const ps = this.positions;
+    const equity = this.equity;
+    const rangeStart = this.rangeStart;
+    const slip = this.slip;
+    const warmup = this.warmup;
+    const maxOpen = this.maxOpen;
+    const cooldown = this.cooldown;
+    const last = end - 1;
+    for (let i = from; i < to; i++) {
+      const open = O[i];
+      const openTime = OT[i];
+
+      // 1. Pending market orders fill at the open: the exit first, then the entry.
+      if (this.pendingExit) {
+        this.pendingExit = false;
+        if (ps.length > 0) {
+          this.closeAll(open * (1 - slip), openTime, "signal");
+          this.lastExitIndex = i;
+        }
+      }
+      if (this.pendingEntry) {
+        this.pendingEntry = false;
+        this.enter(open, openTime);
+      }
+      if (ps.length > 0) {
+        this.exposed++;
+        // 2. Protective exits inside the candle.
+        this.protect(i);
+      }
+
+      // 3. The strategy sees the closed candle.
+      const closeTime = CT[i];
+      const close = C[i];
+      clock.set(closeTime);
+      const npos = ps.length;
+      const cooling = cooldown > 0 && this.lastExitIndex >= 0 && i < this.lastExitIndex + cooldown;
+      const ready = ++this.seen >= warmup;
+      ctx.now = closeTime;
+      ctx.openPositions = npos;
+      ctx.canEnter = ready && npos < maxOpen && !cooling;
+      cursor.openTime = openTime;
+      cursor.closeTime = closeTime;
+      cursor.open = open;
+      cursor.high = H[i];
+      cursor.low = L[i];
+      cursor.close = close;
+      cursor.volume = V[i];
+      const signals = strategy.onCandle(cursor, ctx);
+      if (signals.length > 0 && ready && i !== last) this.accept(signals, npos);
+
+      if (i === last && ps.length > 0) this.closeAll(close, closeTime, "end_of_data");
+
+      // 4. Mark to the close.
+      let eq = this.cash;
+      for (let p = 0; p < ps.length; p++) eq += ps[p].qty * close;
+      equity[i - rangeStart] = eq;
+    }
+  }
+
+  private accept(signals: readonly Signal[], npos: number): void {
+    for (let s = 0; s < signals.length; s++) {
+      const kind = signals[s].kind;
+      if (kind === "entry") {
+        if (this.ctx.canEnter) this.pendingEntry = true;
+      } else if (kind === "exit") {
+        if (npos > 0) this.pendingExit = true;
+      }
+    }
+  }
+
+  private enter(open: number, time: number): void {
+    const price = open * (1 + this.slip);
+    let equity = this.cash;
+    const ps = this.positions;
+    for (let p = 0; p < ps.length; p++) equity += ps[p].qty * open;
+    const unitCost = price * (1 + this.feeRate);
+    const wanted = (this.sizeFraction * equity) / unitCost;
+    const affordable = this.cash / unitCost;
+    let steps = this.lot.stepsDown(wanted < affordable ? wanted : affordable);
+    // The boundary snap can round up by one step at most; never spend more cash than there is.
+    if (steps > 0 && this.cost(steps, price) > this.cash) steps--;
+    const qty = this.lot.fromSteps(steps);
+    const notional = qty * price;
+    if (
+      !(steps > 0) ||
+      qty < this.minQty ||
+      notional < this.minNotional ||
+      this.cost(steps, price) > this.cash
+    ) {
+      this.skipped++;
+      return;
+    }
+    const fee = notional * this.feeRate;
+    this.cash -= notional + fee;
+    this.feesPaid += fee;
+    ps.push({
+      qty,
+      entryPrice: price,
+      entryNotional: notional,
+      entryFee: fee,
+      entryTime: time,
+      takeProfit: this.tpFactor === this.tpFactor ? this.tick.up(price * this.tpFactor) : NaN,
+      stop: this.slFactor === this.slFactor ? this.tick.down(price * this.slFactor) : NaN,
+    });
+  }
+
+  private cost(steps: number, price: number): number {
+    const notional = this.lot.fromSteps(steps) * price;
+    return notional + notional * this.feeRate;
+  }
+
+  private protect(i: number): void {
+    const c = this.c;
+    const open = c.open[i];
+    const high = c.high[i];
+    const low = c.low[i];
+    const time = c.openTime[i];
+    const ps = this.positions;
+    for (let p = 0; p < ps.length;) {
+      const pos = ps[p];
+      // Stop first when both are reached: the range does not say which came first.
+      if (low <= pos.stop) {
+        const base = open < pos.stop ? open : pos.stop;
+        this.close(pos, base * (1 - this.slip), time, "stop_loss");
+      } else if (high >= pos.takeProfit) {
+        this.close(pos, open > pos.takeProfit ? open : pos.takeProfit, time, "take_profit");
+      } else {
+        p++;
+        continue;
+      }
+      ps.splice(p, 1);
+      this.lastExitIndex = i;
+    }
+  }
+
+  private closeAll(price: number, time: number, reason: ExitReason): void {
+    const ps = this.positions;
+    for (let p = 0; p < ps.length; p++) this.close(ps[p], price, time, reason);
+    ps.length = 0;
+  }
+
+  /** Books the exit of `pos`; the caller removes it from the open list. */
+  private close(pos: OpenPosition, price: number, time: number, reason: ExitReason): void {
+    const notional = pos.qty * price;
+    const fee = notional * this.feeRate;
+    this.cash += notional - fee;
+    this.feesPaid += fee;
+    this.trades.push({
+      entryTime: pos.entryTime,
+      entryPrice: pos.entryPrice,
+      exitTime: time,
+      exitPrice: price,
+      qty: pos.qty,
+      fees: pos.entryFee + fee,
+      pnl: notional - pos.entryNotional - pos.entryFee - fee,
+      exitReason: reason,
+    });
+  }
+
+  result(start: number, end: number, warmupUsed: number): BacktestResult {
+    const c = this.c;
+    // Equity is marked at each candle's close: its times are a view of the close-time column.
+    const equityTime = c.closeTime.subarray(start, end);
+    const metrics = computeMetrics({
+      initialBalance: this.initialBalance,
+      equity: this.equity,
+      equityTime,
+      trades: this.trades,
+      startMs: c.openTime[start],
+      intervalMs: this.intervalMs,
+      lastOpenTime: c.openTime[end - 1],
+      exposedCandles: this.exposed,
+      feesPaid: this.feesPaid,
+      skippedOrders: this.skipped,
+    });
+    return new BacktestResult(metrics, this.trades, equityTime, this.equity, {
+      symbol: this.strategy.symbol,
+      interval: this.strategy.interval,
+      firstCandleTime: c.openTime[start],
+      lastCandleTime: c.openTime[end - 1],
+      candles: end - start,
+      warmupCandles: warmupUsed,
+      initialBalance: this.initialBalance,
+      feeRate: this.feeRate,
+      slippageBps: this.slip * 10_000,
+    });
+  }
+}

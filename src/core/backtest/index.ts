@@ -1,0 +1,5 @@
+export * from "./engine";
+export * from "./metrics";
+export * from "./range";
+export * from "./result";
+export * from "./rounding";

@@ -1,0 +1,75 @@
+import {
+  assertPeriod,
+  checkSnapshot,
+  dec,
+  enc,
+  outputArray,
+  type IndicatorSnapshot,
+  type SeriesIndicator,
+  SINGLE_OUTPUT,
+} from "./types";
+
+/**
+ * Exponential moving average, k = 2 / (period + 1), seeded with the SMA of the first `period`
+ * values (technicalindicators 3.1.0). The library's seed test is truthy, so a seed of exactly 0
+ * takes one EMA step from 0 instead; that is reproduced to keep outputs identical.
+ */
+export class EMA implements SeriesIndicator {
+  readonly type = "EMA";
+  readonly input = "series";
+  readonly outputs = SINGLE_OUTPUT;
+  readonly warmup: number;
+  private readonly k: number;
+  private sum = 0;
+  private n = 0;
+  readonly values: Float64Array;
+
+  constructor(
+    readonly period: number,
+    out?: Float64Array,
+  ) {
+    assertPeriod("EMA period", period);
+    this.values = outputArray(1, out);
+    this.warmup = period;
+    this.k = 2 / (period + 1);
+  }
+
+  update(x: number): void {
+    if (this.n >= this.period) {
+      const e = this.values[0];
+      this.values[0] = (x - e) * this.k + e;
+    } else {
+      this.sum = this.sum + x;
+      if (this.n + 1 === this.period) {
+        const seed = this.sum / this.period;
+        this.values[0] = seed !== 0 ? seed : (x - seed) * this.k + seed;
+      }
+    }
+    this.n++;
+  }
+
+  get isReady(): boolean {
+    return this.values[0] === this.values[0];
+  }
+  get value(): number | undefined {
+    return this.values[0] === this.values[0] ? this.values[0] : undefined;
+  }
+  output(_index: number): number {
+    return this.values[0];
+  }
+
+  snapshot(): IndicatorSnapshot {
+    return {
+      type: this.type,
+      params: { period: this.period },
+      state: { n: this.n, sum: this.sum, ema: enc(this.values[0]) },
+    };
+  }
+
+  restore(s: IndicatorSnapshot): void {
+    checkSnapshot(s, this.type, { period: this.period });
+    this.n = dec(s.state.n, "n");
+    this.sum = dec(s.state.sum, "sum");
+    this.values[0] = dec(s.state.ema, "ema");
+  }
+}

@@ -1,0 +1,74 @@
+import {
+  assertPeriod,
+  checkSnapshot,
+  dec,
+  decArray,
+  enc,
+  outputArray,
+  type IndicatorSnapshot,
+  Ring,
+  type SeriesIndicator,
+  SINGLE_OUTPUT,
+} from "./types";
+
+/** Linearly weighted moving average, summed oldest (weight 1) to newest (weight period). */
+export class WMA implements SeriesIndicator {
+  readonly type = "WMA";
+  readonly input = "series";
+  readonly outputs = SINGLE_OUTPUT;
+  readonly warmup: number;
+  private readonly ring: Ring;
+  private readonly denominator: number;
+  readonly values: Float64Array;
+
+  constructor(
+    readonly period: number,
+    out?: Float64Array,
+  ) {
+    assertPeriod("WMA period", period);
+    this.values = outputArray(1, out);
+    this.warmup = period;
+    this.ring = new Ring(period);
+    this.denominator = (period * (period + 1)) / 2;
+  }
+
+  update(x: number): void {
+    const ring = this.ring;
+    ring.push(x);
+    if (ring.filled < this.period) return;
+    const buf = ring.buf;
+    const p = this.period;
+    const d = this.denominator;
+    let j = ring.head;
+    let result = 0;
+    for (let i = 1; i <= p; i++) {
+      result = result + (buf[j] * i) / d;
+      if (++j === p) j = 0;
+    }
+    this.values[0] = result;
+  }
+
+  get isReady(): boolean {
+    return this.values[0] === this.values[0];
+  }
+  get value(): number | undefined {
+    return this.values[0] === this.values[0] ? this.values[0] : undefined;
+  }
+  output(_index: number): number {
+    return this.values[0];
+  }
+
+  snapshot(): IndicatorSnapshot {
+    return {
+      type: this.type,
+      params: { period: this.period },
+      state: { out: enc(this.values[0]), window: this.ring.toArray() },
+    };
+  }
+
+  restore(s: IndicatorSnapshot): void {
+    checkSnapshot(s, this.type, { period: this.period });
+    this.values[0] = dec(s.state.out, "out");
+    this.ring.load(decArray(s.state.window, "window"));
+  }
+}

@@ -1,0 +1,5 @@
+export * from "./base";
+export * from "./compiler";
+export * from "./definition";
+export * from "./schema";
+export * from "./validator";
