@@ -21,12 +21,38 @@ export const ROUTES: RouteSpec[] = [
   { method: "GET", path: "/system/info", action: "api.info", auth: "public" },
 
   // --- auth (identity issue)
+  { method: "POST", path: "/auth/register", action: "auth.register", auth: "public", limiter: "credentials" },
+  { method: "POST", path: "/auth/login", action: "auth.login", auth: "public", limiter: "credentials" },
+  { method: "POST", path: "/auth/refresh", action: "auth.refresh", auth: "public", limiter: "credentials" },
+  { method: "POST", path: "/auth/logout", action: "auth.logout", auth: "user" },
+  { method: "GET", path: "/auth/me", action: "auth.me", auth: "user" },
+  { method: "POST", path: "/auth/password", action: "auth.changePassword", auth: "user", limiter: "credentials" },
+
+  // --- admin (identity issue)
+  { method: "GET", path: "/admin/users", action: "auth.listUsers", auth: "admin" },
+  { method: "POST", path: "/admin/users/:id/disable", action: "auth.disableUser", auth: "admin" },
+  { method: "POST", path: "/admin/users/:id/enable", action: "auth.enableUser", auth: "admin" },
+  { method: "PUT", path: "/admin/users/:id/role", action: "auth.setRole", auth: "admin" },
 
   // --- keys (identity issue)
+  { method: "POST", path: "/keys", action: "keys.create", auth: "user" },
+  { method: "GET", path: "/keys", action: "keys.list", auth: "user" },
+  { method: "GET", path: "/keys/:id", action: "keys.get", auth: "user" },
+  { method: "PATCH", path: "/keys/:id", action: "keys.update", auth: "user" },
+  { method: "DELETE", path: "/keys/:id", action: "keys.remove", auth: "user" },
+  { method: "POST", path: "/keys/:id/validate", action: "keys.validate", auth: "user" },
 
   // --- market data
+  { method: "GET", path: "/market/klines", action: "market-data.candles", auth: "user" },
+  { method: "GET", path: "/market/symbols", action: "market-data.symbols", auth: "user" },
 
   // --- backtests
+  { method: "POST", path: "/backtests", action: "backtest.create", auth: "user" },
+  { method: "GET", path: "/backtests", action: "backtest.list", auth: "user" },
+  { method: "POST", path: "/backtests/compare", action: "backtest.compare", auth: "user" },
+  { method: "POST", path: "/backtests/sweep", action: "backtest.sweep", auth: "user" },
+  { method: "GET", path: "/backtests/:id", action: "backtest.get", auth: "user" },
+  { method: "DELETE", path: "/backtests/:id", action: "backtest.remove", auth: "user" },
 
   // --- strategies / execution / portfolio / history
 ];
