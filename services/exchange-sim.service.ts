@@ -1,0 +1,141 @@
+// The built-in Binance-compatible exchange: in the default single-process run (EXCHANGE unset)
+// this is the venue every other service trades on. It replays the bundled history on
+// 127.0.0.1:SIM_PORT; other services find its URLs through `exchange-sim.info`.
+import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { createSimulator, type Simulator } from "../src/sim";
+import { PERMISSION_NAMES } from "../src/sim/core/accounts";
+
+export interface ExchangeSimSettings {
+  /** SIM_PORT (default 8090; 0 picks a free port). */
+  port: number;
+  /** Always loopback: the simulator has no real security and must not be reachable from outside. */
+  host: "127.0.0.1";
+  /** SIM_SPEED: replay ms per wall ms (default 1800 = one 1h candle every 2 s). */
+  speed?: number;
+  /** SIM_FROM: replay start (date, ISO time or epoch ms). */
+  from?: string;
+  /** SIM_STEP: "1"/"true" starts in step mode. */
+  step: boolean;
+}
+
+export function readSimEnv(env: NodeJS.ProcessEnv = process.env): ExchangeSimSettings {
+  const portRaw = env.SIM_PORT?.trim();
+  const port = portRaw ? Number(portRaw) : 8090;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`SIM_PORT must be a port number 0-65535, got "${env.SIM_PORT}"`);
+  const speedRaw = env.SIM_SPEED?.trim();
+  const speed = speedRaw ? Number(speedRaw) : undefined;
+  if (speed !== undefined && (!Number.isFinite(speed) || speed <= 0))
+    throw new Error(`SIM_SPEED must be a positive number, got "${env.SIM_SPEED}"`);
+  const stepRaw = (env.SIM_STEP ?? "").trim().toLowerCase();
+  if (!["", "0", "1", "true", "false", "yes", "no"].includes(stepRaw))
+    throw new Error(`SIM_STEP must be true or false, got "${env.SIM_STEP}"`);
+  return {
+    port,
+    host: "127.0.0.1",
+    speed,
+    from: env.SIM_FROM?.trim() || undefined,
+    step: ["1", "true", "yes"].includes(stepRaw),
+  };
+}
+
+const DECIMAL = {
+  type: "string",
+  pattern: /^[0-9]{1,20}(\.[0-9]{1,8})?$/,
+  messages: { stringPattern: "'{field}' must be a decimal string with at most 8 decimals" },
+} as const;
+
+const permissionProps = Object.fromEntries(
+  PERMISSION_NAMES.map((n) => [n, { type: "boolean", optional: true }]),
+);
+
+interface CreateAccountParams {
+  balances?: Record<string, string>;
+  permissions?: Record<string, boolean>;
+  commission?: { maker?: string; taker?: string };
+}
+
+function sim(svc: Record<string, unknown>): Simulator {
+  const s = svc.sim as Simulator | undefined;
+  if (!s) throw new Errors.MoleculerError("The exchange simulator is not running.", 503, "SIM_NOT_RUNNING");
+  return s;
+}
+
+const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
+  name: "exchange-sim",
+  settings: readSimEnv(),
+  actions: {
+    info: {
+      visibility: "public",
+      params: {},
+      handler(): Record<string, unknown> {
+        const s = sim(this);
+        return {
+          baseUrl: s.baseUrl,
+          restUrl: `${s.baseUrl}/api/v3`,
+          wsUrl: s.wsUrl,
+          streamUrl: s.streamUrl,
+          wsApiUrl: s.wsApiUrl,
+          adminUrl: `${s.baseUrl}/sim/v1`,
+          ccxtUrls: s.ccxtUrls(),
+          clock: s.clock.state(),
+        };
+      },
+    },
+    createAccount: {
+      visibility: "public",
+      params: {
+        $$strict: true,
+        balances: {
+          type: "record",
+          optional: true,
+          key: { type: "string", pattern: /^[A-Z0-9]{1,20}$/ },
+          value: DECIMAL,
+        },
+        permissions: { type: "object", optional: true, strict: true, props: permissionProps },
+        commission: {
+          type: "object",
+          optional: true,
+          strict: true,
+          props: { maker: { ...DECIMAL, optional: true }, taker: { ...DECIMAL, optional: true } },
+        },
+      },
+      handler(ctx: Context<CreateAccountParams>): { accountId: number; apiKey: string; secretKey: string } {
+        try {
+          return sim(this).createAccount(ctx.params);
+        } catch (e) {
+          if (e instanceof RangeError) throw new Errors.ValidationError(e.message, "VALIDATION_ERROR", []);
+          throw e;
+        }
+      },
+    },
+  },
+  async started() {
+    const { port, host, speed, from, step } = this.settings;
+    const s = await createSimulator({ speed, from, step });
+    try {
+      await s.listen(port, host);
+    } catch (e) {
+      await s.close();
+      const msg = e instanceof Error ? e.message : String(e);
+      if (/already in use/.test(msg)) {
+        throw new Error(
+          `exchange-sim: SIM_PORT ${port} on ${host} is already in use (another simulator or program holds it); stop it or set SIM_PORT to a free port, or 0 for any`,
+        );
+      }
+      throw e;
+    }
+    this.sim = s;
+    const st = s.clock.state();
+    this.logger.info(
+      `Binance-compatible simulator on ${s.baseUrl} (streams ${s.wsUrl}, WS API ${s.wsApiUrl}); replay from ${st.iso}, ${st.mode === "step" ? "step mode" : `${st.speed}x`}`,
+    );
+  },
+  async stopped() {
+    const s = this.sim as Simulator | undefined;
+    this.sim = undefined;
+    if (s) await s.close();
+  },
+};
+
+export default ExchangeSimService;
