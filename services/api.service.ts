@@ -1,13 +1,24 @@
 // HTTP gateway (moleculer-web): /api/v1 routes from the explicit allowlist in src/gateway/routes.ts,
 // /health/live and /health/ready, one error envelope, body limits and request ids.
+// Security: access tokens are verified here (HS256 pinned, issuer, audience, lifetime) against a
+// short-lived cached view of the user (active? role? revoked sessions?), so the hot path has no
+// database round trip; per-route auth levels (public | user | admin); rate limits per ip, per
+// user and, stricter, on credential routes, shared through Redis when REDIS_URL is set.
 import crypto from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { readEnv } from "../src/adapters/config/env";
+import { intFromEnv } from "../src/adapters/auth/env-int";
+import { consumeOrRetryAfter, createLimiterFactory, type LimiterFactory } from "../src/adapters/auth/rate-limit";
+import { bearerToken, verifyAccessToken } from "../src/adapters/auth/tokens";
+import { clientIp, trustedProxyHops } from "../src/gateway/client-ip";
 import { sendEnvelope } from "../src/gateway/errors";
+import { rateLimited, rateLimitsFromEnv, storeFactoryFor, type GatewayRateLimits } from "../src/gateway/rate-limit";
 import { API_PREFIX, ROUTES, aliasKey, type RouteSpec } from "../src/gateway/routes";
+import { SessionStateCache, type SessionStateWire } from "../src/gateway/session-cache";
 import { liveness, readiness, readinessStatusCode } from "../src/runtime/health";
+import { loadSecrets } from "../src/runtime/secrets";
 
 const env = readEnv();
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,64}$/;
@@ -20,7 +31,8 @@ function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   return out;
 }
 
-const ROUTE_BY_ALIAS = new Map(ROUTES.map((r) => [aliasKey(r), r]));
+/** How long a gateway trusts its cached view of a user (status, role, revoked sessions). */
+const SESSION_STATE_TTL_MS = intFromEnv("AUTH_STATE_TTL_MS", 5000, { min: 0, max: 60_000 });
 
 const securityHeaders = (_req: Req, res: ServerResponse, next: () => void) => {
   res.setHeader("X-Content-Type-Options", "nosniff");
@@ -52,9 +64,23 @@ const ApiService: ServiceSchema = {
     logResponseData: null,
     log4XXResponses: false,
     httpServerTimeout: 30_000,
+    // Only the dashboard's origin(s); without CORS_ORIGIN no cross-origin browser call is allowed.
     cors: env.corsOrigin
-      ? { origin: env.corsOrigin.split(","), methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], credentials: true, maxAge: 600 }
+      ? {
+          origin: env.corsOrigin.split(",").map((o) => o.trim()).filter(Boolean),
+          methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+          allowedHeaders: ["Authorization", "Content-Type", "X-Request-ID"],
+          exposedHeaders: ["X-Request-ID", "Retry-After"],
+          credentials: true,
+          maxAge: 600,
+        }
       : undefined,
+    rateLimits: rateLimitsFromEnv(),
+    sessionStateTtlMs: SESSION_STATE_TTL_MS,
+    trustProxyHops: trustedProxyHops(),
+    /** where shared rate-limit counters live (REDIS_URL); unset → this process's memory */
+    redisUrl: env.redisUrl,
+    limiterPrefix: "aura-rl",
     onError(this: any, req: Req, res: ServerResponse, err: any) {
       sendEnvelope(req, res, err);
       this.logAccess(req, res);
@@ -88,9 +114,14 @@ const ApiService: ServiceSchema = {
         bodyParsers: { json: { limit: env.bodyLimit, strict: true }, urlencoded: false },
         use: [securityHeaders],
         aliases: aliasesFor(ROUTES),
-        onBeforeCall(this: any, ctx: any, _route: any, req: Req) {
+        async onBeforeCall(this: any, ctx: any, _route: any, req: Req) {
           ctx.meta.ip = this.clientIp(req);
           ctx.meta.userAgent = typeof req.headers["user-agent"] === "string" ? req.headers["user-agent"].slice(0, 200) : undefined;
+          const spec = this.routeSpec(req);
+          if (spec?.limiter === "credentials" && this.credentialsLimiter) {
+            const retryAfter = await consumeOrRetryAfter(this.credentialsLimiter, `${ctx.meta.ip}|${spec.method} ${spec.path}`);
+            if (retryAfter) throw rateLimited(retryAfter);
+          }
         },
         onAfterCall(this: any, _ctx: any, _route: any, req: Req, res: ServerResponse, data: unknown) {
           this.logAccess(req, res);
@@ -103,6 +134,45 @@ const ApiService: ServiceSchema = {
       },
     ],
   } as any,
+
+  created(this: any) {
+    // Production refuses to start with a missing or weak JWT_SECRET / AURA_MASTER_KEY.
+    if (env.production) loadSecrets();
+    this.routeByAlias = new Map<string, RouteSpec>(ROUTES.map((r) => [aliasKey(r), r]));
+    this.proxyHops = Number(this.settings.trustProxyHops ?? 0);
+    const limits: GatewayRateLimits = { ...rateLimitsFromEnv(), ...(this.settings.rateLimits ?? {}) };
+    this.limiters = createLimiterFactory(this.settings.redisUrl, { prefix: this.settings.limiterPrefix }) as LimiterFactory;
+    // moleculer-web built its routes before this hook; attach the per-ip limit to /api/v1 with a
+    // store from the shared factory (its default key trusts X-Forwarded-For, ours does not).
+    const apiRoute = (this.routes as any[]).find((r) => r.name === "api-v1");
+    if (apiRoute && limits.ipPerMinute > 0) {
+      const Store = storeFactoryFor(this.limiters, "ip");
+      apiRoute.rateLimit = { window: 60_000, limit: limits.ipPerMinute, headers: false, key: (req: Req) => clientIp(req, this.proxyHops), store: new Store(60_000, { limit: limits.ipPerMinute }) };
+    }
+    this.credentialsLimiter = limits.credentialsPerMinute > 0 ? this.limiters.create({ name: "credentials", points: limits.credentialsPerMinute, durationSec: 60 }) : undefined;
+    this.userLimiter = limits.userPerMinute > 0 ? this.limiters.create({ name: "user", points: limits.userPerMinute, durationSec: 60 }) : undefined;
+    this.sessionStates = new SessionStateCache(
+      (userId: string) => this.broker.call("auth.session", { userId: Number(userId) }, { caller: this.fullName }) as Promise<SessionStateWire>,
+      Number(this.settings.sessionStateTtlMs),
+    );
+  },
+
+  async started(this: any) {
+    await this.awaitLimiterStore();
+  },
+
+  async stopped(this: any) {
+    await this.limiters?.close();
+  },
+
+  events: {
+    "auth.session.changed": {
+      params: { userId: { type: "number", integer: true, positive: true } },
+      handler(this: any, ctx: any) {
+        this.sessionStates.invalidate(String(ctx.params.userId));
+      },
+    },
+  },
 
   actions: {
     info: {
@@ -124,15 +194,25 @@ const ApiService: ServiceSchema = {
     },
 
     /** The socket peer; X-Forwarded-For is trusted only from the configured proxy hops. */
-    clientIp(req: Req): string {
-      const trusted = Number(process.env.TRUST_PROXY_HOPS ?? 0);
-      const fwd = req.headers["x-forwarded-for"];
-      if (trusted > 0 && typeof fwd === "string") {
-        const parts = fwd.split(",").map((s) => s.trim()).filter(Boolean);
-        const idx = parts.length - trusted;
-        if (idx >= 0 && parts[idx]) return parts[idx];
-      }
-      return req.socket?.remoteAddress ?? "unknown";
+    clientIp(this: any, req: Req): string {
+      return clientIp(req, this.proxyHops ?? 0);
+    },
+
+    /** The allowlist entry of the alias this request matched. */
+    routeSpec(this: any, req: Req): RouteSpec | undefined {
+      const alias = req.$alias;
+      if (!alias) return undefined;
+      return this.routeByAlias.get(`${alias.method} ${alias.path.startsWith("/") ? alias.path : "/" + alias.path}`);
+    },
+
+    /** Until Redis answers, limits are counted per process (the insurance limiter): wait a little for it. */
+    async awaitLimiterStore(this: any) {
+      if (!(await this.limiters.ready(5000))) this.logger.warn("rate-limit store (Redis) not reachable yet; limits are per process until it is");
+    },
+
+    jwtSecret(this: any): Buffer {
+      if (!this._jwtSecret) this._jwtSecret = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) }).jwtSecret;
+      return this._jwtSecret;
     },
 
     logAccess(this: any, req: Req, res: ServerResponse) {
@@ -143,20 +223,39 @@ const ApiService: ServiceSchema = {
     },
 
     // Gateway authentication: resolved into ctx.meta.user from a verified access token only.
-    async authenticate(this: any, ctx: any, _route: any, req: Req) {
-      const auth = req.headers.authorization;
-      if (!auth) return null;
-      if (typeof this.verifyAccessToken !== "function") return null;
-      return this.verifyAccessToken(ctx, auth, req);
+    async authenticate(this: any, _ctx: any, _route: any, req: Req) {
+      const spec = this.routeSpec(req);
+      if (!spec || spec.auth === "public") return null;
+      const header = req.headers.authorization;
+      if (!header) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+      const token = bearerToken(header);
+      let claims;
+      try {
+        if (!token) throw new Error("not a bearer token");
+        claims = verifyAccessToken(this.jwtSecret(), token);
+      } catch (e: any) {
+        this.logger.debug({ requestId: req.$requestId, reason: e?.reason ?? "malformed" }, "access token refused");
+        throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
+      }
+      const state = await this.sessionStates.get(claims.sub);
+      if (state.status !== "active" || state.revokedSids.has(claims.sid)) {
+        this.logger.debug({ requestId: req.$requestId, userId: claims.sub, reason: state.status !== "active" ? state.status : "session revoked" }, "access token refused");
+        throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
+      }
+      // the role is the current one, not the one frozen into the token
+      return { id: Number(claims.sub), email: state.email, role: state.role, sid: claims.sid };
     },
 
     async authorize(this: any, ctx: any, _route: any, req: Req) {
-      const alias = req.$alias;
-      const spec = alias ? ROUTE_BY_ALIAS.get(`${alias.method} ${alias.path.startsWith("/") ? alias.path : "/" + alias.path}`) : undefined;
+      const spec = this.routeSpec(req);
       if (!spec) throw new ApiGateway.Errors.NotFoundError("NOT_FOUND", null);
       if (spec.auth === "public") return;
       const user = ctx.meta.user;
       if (!user) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+      if (this.userLimiter) {
+        const retryAfter = await consumeOrRetryAfter(this.userLimiter, String(user.id));
+        if (retryAfter) throw rateLimited(retryAfter);
+      }
       if (spec.auth === "admin" && user.role !== "admin") {
         throw new ApiGateway.Errors.ForbiddenError("FORBIDDEN", { message: "Administrator role required." });
       }

@@ -1,5 +1,7 @@
 // The one error envelope every HTTP error uses: { error: { code, message, details? } }.
 // 5xx details never leave the process; the request id lets an operator find the log line.
+// 401 is always UNAUTHORIZED, 403 FORBIDDEN (or a service's more specific code), 429 RATE_LIMITED
+// with a Retry-After header.
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 export interface ErrorEnvelope {
@@ -11,6 +13,12 @@ const CLIENT_MESSAGES: Record<string, string> = {
   "entity.too.large": "Request body is too large.",
   "encoding.unsupported": "Unsupported request body encoding.",
   "charset.unsupported": "Unsupported request body charset.",
+};
+
+/** moleculer-web's token error types, answered with one generic message each */
+const AUTH_MESSAGES: Record<string, string> = {
+  NO_TOKEN: "Authentication required.",
+  INVALID_TOKEN: "Invalid or expired access token.",
 };
 
 export function toEnvelope(err: any, requestId?: string): { status: number; body: ErrorEnvelope; headers?: Record<string, string> } {
@@ -60,13 +68,32 @@ export function toEnvelope(err: any, requestId?: string): { status: number; body
     message = "The request timed out.";
     details = undefined;
   }
+  if (status === 401) {
+    // one code for every authentication failure; the reason stays in the server's logs
+    code = "UNAUTHORIZED";
+    message = err?.type === "UNAUTHORIZED" && typeof err?.message === "string" ? err.message : (AUTH_MESSAGES[err?.type] ?? "Authentication required.");
+    details = undefined;
+  }
+  if (status === 403) {
+    // FORBIDDEN unless a service named a more specific reason (e.g. ACCOUNT_DISABLED)
+    code = typeof err?.type === "string" && /^[A-Z][A-Z0-9_]+$/.test(err.type) ? err.type : "FORBIDDEN";
+    if (code === "ORIGIN_NOT_ALLOWED") message = "Origin not allowed.";
+    else if (typeof err?.data?.message === "string") message = err.data.message;
+    else if (typeof err?.message !== "string" || err.message === "Forbidden") message = "Forbidden.";
+    details = undefined;
+  }
+  if (status === 429) {
+    code = "RATE_LIMITED";
+    message = "Too many requests; try again later.";
+    details = { retryAfter: Number(err?.data?.retryAfter) > 0 ? Number(err.data.retryAfter) : 60 };
+  }
   if (status >= 500 && status !== 503 && status !== 504) {
     code = status === 500 ? "INTERNAL_ERROR" : code;
     message = "Internal server error.";
     details = undefined;
   }
   const headers: Record<string, string> = {};
-  if (status === 429 && err?.data?.retryAfter) headers["Retry-After"] = String(err.data.retryAfter);
+  if (status === 429) headers["Retry-After"] = String((details as { retryAfter: number }).retryAfter);
   const body: ErrorEnvelope = { error: { code, message, ...(details !== undefined ? { details } : {}), ...(requestId ? { requestId } : {}) } };
   return { status, body, headers };
 }

@@ -28,7 +28,17 @@ function processesMentioning(text: string): string[] {
 test("start → ready (every component up) → SIGTERM → exit 0 with no child processes left", async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aura-boot-"));
   const port = await freePort();
-  const env = { ...process.env, AURA_DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info" } as NodeJS.ProcessEnv;
+  const metricsPort = await freePort();
+  const simPort = await freePort();
+  const env = {
+    ...process.env,
+    AURA_DATA_DIR: dataDir,
+    PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+    SIM_PORT: String(simPort),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+  } as NodeJS.ProcessEnv;
   delete env.DATABASE_URL;
   delete env.TRANSPORTER;
   delete env.REDIS_URL;
@@ -61,6 +71,9 @@ test("start → ready (every component up) → SIGTERM → exit 0 with no child 
     expect(ready.checks.database.details.embedded).toBe(true);
     expect(fs.existsSync(path.join(dataDir, "pg", "PG_VERSION"))).toBe(true);
     expect(processesMentioning(dataDir).length).toBeGreaterThan(0);
+    // Prometheus metrics are served when METRICS_PORT is set
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/moleculer_request_total|moleculer_node_type/);
 
     const t0 = Date.now();
     child.kill("SIGTERM");

@@ -2,6 +2,7 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
+import { allMigrations } from "../../../src/adapters/storage/migrator";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 
 jest.setTimeout(60_000);
@@ -23,17 +24,23 @@ afterAll(async () => {
 
 test("aura migrate: status, up, down and up again", async () => {
   const env = { DATABASE_URL: db.url };
+  const all = allMigrations().map((m) => m.name);
   let r = await aura(["migrate", "status"], env);
   expect(r.code).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual({ executed: [], pending: ["0001_initial"] });
+  expect(JSON.parse(r.stdout)).toEqual({ executed: [], pending: all });
   r = await aura(["migrate", "up"], env);
-  expect(r.stdout).toContain("applied: 0001_initial");
+  expect(r.stdout).toContain(`applied: ${all.join(", ")}`);
   r = await aura(["migrate"], env);
   expect(r.stdout).toContain("already up to date");
+  r = await aura(["migrate", "down"], env);
+  expect(r.stdout).toContain(`reverted: ${all[all.length - 1]}`);
+  await aura(["migrate", "up"], env);
   r = await aura(["migrate", "down", "--steps", "all"], env);
-  expect(r.stdout).toContain("reverted: 0001_initial");
+  expect(r.stdout).toContain(`reverted: ${[...all].reverse().join(", ")}`);
+  r = await aura(["migrate", "status"], env);
+  expect(JSON.parse(r.stdout)).toEqual({ executed: [], pending: all });
   r = await aura(["migrate", "up"], env);
-  expect(r.stdout).toContain("applied: 0001_initial");
+  expect(r.stdout).toContain(`applied: ${all.join(", ")}`);
 });
 
 test("bad CLI input fails with a message a person can act on", async () => {

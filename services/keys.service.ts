@@ -1,0 +1,413 @@
+// Exchange API keys of each user: added after a permission check against the exchange (spot
+// trading on, withdrawals and transfers off), sealed with AES-256-GCM, listed only masked, and
+// opened only for the services that trade (`keys.decrypt`, never routed over HTTP). Valid keys
+// are re-checked periodically; one that gained a dangerous permission is switched to invalid.
+import type { Context, ServiceSchema } from "moleculer";
+import { Errors } from "moleculer";
+import {
+  deleteOwnedApiKey,
+  getOwnedApiKey,
+  insertApiKey,
+  keysDueForRecheck,
+  LabelTakenError,
+  listApiKeys,
+  maskApiKey,
+  openApiKeyRow,
+  renameOwnedApiKey,
+  setOwnedApiKeyStatus,
+  type ApiKeyRow,
+  type ExchangeId,
+} from "../src/adapters/auth/api-keys";
+import { audit, type AuditEntry } from "../src/adapters/auth/audit";
+import { intFromEnv } from "../src/adapters/auth/env-int";
+import { KeyRing } from "../src/adapters/crypto/aead";
+import {
+  REJECTION_MESSAGES,
+  validateExchangeKey,
+  WARNING_MESSAGES,
+  type KeyCheck,
+  type ValidationOptions,
+} from "../src/adapters/exchange/key-validation";
+import { getDatabase } from "../src/adapters/storage/database";
+import { loadSecrets } from "../src/runtime/secrets";
+import { AuthGuardMixin, assertOwned, guarded, requireUser } from "../mixins/auth-guard.mixin";
+
+interface KeysSettings {
+  validation: ValidationOptions;
+  /** how often valid keys are re-checked against the exchange (0 = never) */
+  recheckIntervalMs: number;
+}
+
+/** Services allowed to receive decrypted keys: the ones that talk to the exchange for a user. */
+export const DECRYPT_CALLERS = (process.env.KEYS_DECRYPT_CALLERS ?? "execution,market-data")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
+
+const STRICT = { $$strict: "remove" } as const;
+const KEY_ID = { type: "number", integer: true, positive: true, convert: true } as const;
+const LABEL = { type: "string", trim: true, min: 1, max: 64, pattern: /^[^\u0000-\u001f\u007f]+$/ } as const;
+const RECHECK_LOCK = 7_306_124;
+
+function publicView(row: ApiKeyRow) {
+  const warnings: string[] = Array.isArray((row.permissions as any)?.warnings)
+    ? (row.permissions as any).warnings
+    : [];
+  return {
+    id: Number(row.id),
+    label: row.label,
+    exchange: row.exchange,
+    apiKeyMasked: maskApiKey(row.api_key_last4),
+    permissions: row.permissions,
+    status: row.status,
+    statusReason: row.status_reason,
+    statusMessage: row.status_reason
+      ? ((REJECTION_MESSAGES as Record<string, string>)[row.status_reason] ?? null)
+      : null,
+    warnings: warnings.map((w) => ({ code: w, message: WARNING_MESSAGES[w] ?? w })),
+    validatedAt: row.validated_at,
+    createdAt: row.created_at,
+  };
+}
+
+function statusFrom(check: KeyCheck) {
+  return check.ok
+    ? {
+        status: "valid" as const,
+        reason: null,
+        permissions: check.permissions as unknown as Record<string, unknown>,
+      }
+    : {
+        status: "invalid" as const,
+        reason: check.reason,
+        permissions: check.permissions as unknown as Record<string, unknown> | null,
+      };
+}
+
+const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
+  name: "keys",
+  mixins: [AuthGuardMixin],
+
+  settings: {
+    validation: { timeoutMs: 6000 },
+    recheckIntervalMs: intFromEnv("KEY_RECHECK_INTERVAL_MS", 24 * 3600 * 1000, { min: 0 }),
+  },
+
+  created() {
+    const secrets = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) });
+    this.ring = new KeyRing(secrets.masterKey, secrets.oldMasterKeys);
+  },
+
+  started() {
+    if (this.settings.recheckIntervalMs > 0) {
+      this.recheckTimer = setInterval(() => {
+        this.recheckDue().catch((e: any) => this.logger.error({ err: e?.message }, "key re-check failed"));
+      }, this.settings.recheckIntervalMs);
+      this.recheckTimer.unref();
+    }
+  },
+
+  stopped() {
+    if (this.recheckTimer) clearInterval(this.recheckTimer);
+  },
+
+  actions: {
+    create: guarded({
+      auth: "user",
+      params: {
+        ...STRICT,
+        label: LABEL,
+        exchange: { type: "enum", values: ["binance", "binance-testnet", "sim"] },
+        apiKey: { type: "string", trim: true, min: 16, max: 128, pattern: /^[A-Za-z0-9]+$/ },
+        apiSecret: { type: "string", min: 16, max: 4096 },
+      },
+      async handler(
+        ctx: Context<{ label: string; exchange: ExchangeId; apiKey: string; apiSecret: string }, any>,
+      ) {
+        const me = requireUser(ctx);
+        const sequelize = await this.sql();
+        if ((await listApiKeys(sequelize, me.id)).some((k) => k.label === ctx.params.label))
+          throw this.labelTaken();
+        const check: KeyCheck = await validateExchangeKey(
+          { exchange: ctx.params.exchange, apiKey: ctx.params.apiKey, apiSecret: ctx.params.apiSecret },
+          await this.validationOptions(ctx.params.exchange),
+        );
+        const s = statusFrom(check);
+        let row: ApiKeyRow;
+        try {
+          row = await insertApiKey(sequelize, this.ring, {
+            userId: me.id,
+            label: ctx.params.label,
+            exchange: ctx.params.exchange,
+            apiKey: ctx.params.apiKey,
+            apiSecret: ctx.params.apiSecret,
+            status: s.status,
+            statusReason: s.reason,
+            permissions: s.permissions,
+            validatedAt: new Date(),
+          });
+        } catch (e) {
+          if (e instanceof LabelTakenError) throw this.labelTaken();
+          throw e;
+        }
+        await this.audit(ctx, {
+          action: "keys.add",
+          userId: me.id,
+          targetType: "api_key",
+          targetId: row.id,
+          details: { exchange: row.exchange, status: row.status, reason: row.status_reason },
+        });
+        ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/v1/keys/${row.id}`;
+        return publicView(row);
+      },
+    }),
+
+    list: guarded({
+      auth: "user",
+      params: { ...STRICT },
+      async handler(ctx: Context<Record<string, never>, any>) {
+        const rows = await listApiKeys(await this.sql(), requireUser(ctx).id);
+        return { keys: rows.map(publicView) };
+      },
+    }),
+
+    get: guarded({
+      auth: "user",
+      params: { ...STRICT, id: KEY_ID },
+      async handler(ctx: Context<{ id: number }, any>) {
+        const row = assertOwned(
+          ctx,
+          await getOwnedApiKey(await this.sql(), requireUser(ctx).id, ctx.params.id),
+          "API key not found.",
+        );
+        return publicView(row);
+      },
+    }),
+
+    update: guarded({
+      auth: "user",
+      params: { ...STRICT, id: KEY_ID, label: LABEL },
+      async handler(ctx: Context<{ id: number; label: string }, any>) {
+        const me = requireUser(ctx);
+        let row: ApiKeyRow | undefined;
+        try {
+          row = await renameOwnedApiKey(await this.sql(), me.id, ctx.params.id, ctx.params.label);
+        } catch (e) {
+          if (e instanceof LabelTakenError) throw this.labelTaken();
+          throw e;
+        }
+        assertOwned(ctx, row, "API key not found.");
+        await this.audit(ctx, {
+          action: "keys.update",
+          userId: me.id,
+          targetType: "api_key",
+          targetId: ctx.params.id,
+          details: { label: ctx.params.label },
+        });
+        return publicView(row!);
+      },
+    }),
+
+    remove: guarded({
+      auth: "user",
+      params: { ...STRICT, id: KEY_ID },
+      async handler(ctx: Context<{ id: number }, any>) {
+        const me = requireUser(ctx);
+        const row = assertOwned(
+          ctx,
+          await deleteOwnedApiKey(await this.sql(), me.id, ctx.params.id),
+          "API key not found.",
+        );
+        await this.audit(ctx, {
+          action: "keys.remove",
+          userId: me.id,
+          targetType: "api_key",
+          targetId: row.id,
+          details: { exchange: row.exchange },
+        });
+        ctx.emit("keys.removed", { userId: me.id, keyId: Number(row.id) });
+        ctx.meta.$statusCode = 204;
+        return null;
+      },
+    }),
+
+    validate: guarded({
+      auth: "user",
+      params: { ...STRICT, id: KEY_ID },
+      async handler(ctx: Context<{ id: number }, any>) {
+        const me = requireUser(ctx);
+        const sequelize = await this.sql();
+        const row = assertOwned(
+          ctx,
+          await getOwnedApiKey(sequelize, me.id, ctx.params.id),
+          "API key not found.",
+        );
+        const updated = await this.revalidate(row);
+        await this.audit(ctx, {
+          action: "keys.validate",
+          userId: me.id,
+          targetType: "api_key",
+          targetId: row.id,
+          outcome: updated.status === "valid" ? "success" : "failure",
+          details: { status: updated.status, reason: updated.status_reason },
+        });
+        return publicView(updated);
+      },
+    }),
+
+    /**
+     * The plaintext key and secret, for the services that sign exchange requests. Only callers in
+     * DECRYPT_CALLERS, only for the key's owner (ctx.meta.user), only while the key is valid.
+     */
+    decrypt: guarded({
+      auth: "internal",
+      callers: DECRYPT_CALLERS,
+      visibility: "public",
+      params: { ...STRICT, keyId: KEY_ID },
+      async handler(ctx: Context<{ keyId: number }, any>) {
+        const me = requireUser(ctx);
+        const row = assertOwned(
+          ctx,
+          await getOwnedApiKey(await this.sql(), me.id, ctx.params.keyId),
+          "API key not found.",
+        );
+        if (row.status !== "valid") {
+          throw new Errors.MoleculerClientError(
+            "This API key is not valid for trading.",
+            409,
+            "KEY_NOT_USABLE",
+            { status: row.status, reason: row.status_reason },
+          );
+        }
+        let plain: { apiKey: string; apiSecret: string };
+        try {
+          plain = openApiKeyRow(this.ring, row);
+        } catch (e: any) {
+          this.logger.error({ keyId: row.id, err: e?.message }, "stored API key could not be opened");
+          throw new Errors.MoleculerError(
+            "The stored API key could not be decrypted.",
+            500,
+            "KEY_UNREADABLE",
+          );
+        }
+        return {
+          id: Number(row.id),
+          exchange: row.exchange,
+          apiKey: plain.apiKey,
+          apiSecret: plain.apiSecret,
+        };
+      },
+    }),
+  },
+
+  methods: {
+    async sql() {
+      return (await getDatabase()).sequelize;
+    },
+
+    /**
+     * Validation options; for "sim" keys without SIM_URL, the address of the simulator running in
+     * this cluster (the exchange-sim service may listen on any port).
+     */
+    async validationOptions(exchange: ExchangeId): Promise<ValidationOptions> {
+      const v: ValidationOptions = this.settings.validation;
+      if (exchange !== "sim" || v.simUrl || process.env.SIM_URL?.trim()) return v;
+      if (!(this.broker.registry as any).hasService("exchange-sim")) return v;
+      try {
+        const info: any = await this.broker.call("exchange-sim.info", {}, { timeout: 2000 });
+        if (typeof info?.baseUrl === "string") return { ...v, simUrl: info.baseUrl };
+      } catch {
+        // no simulator in the cluster: the default address applies (and fails closed if nothing answers)
+      }
+      return v;
+    },
+
+    labelTaken() {
+      return new Errors.MoleculerClientError(
+        "You already have an API key with this label.",
+        409,
+        "LABEL_TAKEN",
+      );
+    },
+
+    async audit(ctx: Context<any, any> | undefined, entry: AuditEntry) {
+      try {
+        await audit(await this.sql(), ctx as any, entry);
+      } catch (e: any) {
+        this.logger.error({ action: entry.action, err: e?.message }, "audit_log write failed");
+      }
+    },
+
+    /** Checks a stored key against the exchange again and records the outcome. */
+    async revalidate(row: ApiKeyRow): Promise<ApiKeyRow> {
+      let plain: { apiKey: string; apiSecret: string } | undefined;
+      try {
+        plain = openApiKeyRow(this.ring, row);
+      } catch (e: any) {
+        // a row that cannot be opened is unusable: fail closed
+        this.logger.error({ keyId: row.id, err: e?.message }, "stored API key could not be opened");
+      }
+      const check: KeyCheck = plain
+        ? await validateExchangeKey(
+            { exchange: row.exchange, apiKey: plain.apiKey, apiSecret: plain.apiSecret },
+            await this.validationOptions(row.exchange),
+          )
+        : {
+            ok: false,
+            reason: "key_unreadable",
+            message: REJECTION_MESSAGES.key_unreadable,
+            permissions: null,
+          };
+      const s = statusFrom(check);
+      const updated = await setOwnedApiKeyStatus(await this.sql(), row.user_id, row.id, {
+        ...s,
+        validatedAt: new Date(),
+      });
+      if (!updated) throw new Errors.MoleculerClientError("API key not found.", 404, "NOT_FOUND");
+      if (row.status === "valid" && updated.status !== "valid") {
+        this.broker.emit("keys.invalidated", {
+          userId: Number(row.user_id),
+          keyId: Number(row.id),
+          reason: updated.status_reason,
+        });
+      }
+      return updated;
+    },
+
+    /** One pass of the periodic re-check; one process at a time does it (advisory lock). */
+    async recheckDue(olderThanSec?: number): Promise<number> {
+      const sequelize = await this.sql();
+      const conn = await (sequelize.connectionManager as any).getConnection({ type: "write" });
+      try {
+        const res = await conn.query(`SELECT pg_try_advisory_lock(${RECHECK_LOCK}) AS ok`);
+        if (!res.rows?.[0]?.ok) return 0;
+        try {
+          const older = olderThanSec ?? Math.max(1, Math.floor(this.settings.recheckIntervalMs / 1000));
+          const due = await keysDueForRecheck(sequelize, older, 50);
+          for (const row of due) {
+            const updated: ApiKeyRow = await this.revalidate(row);
+            if (updated.status !== "valid") {
+              await this.audit(undefined, {
+                action: "keys.recheck_failed",
+                userId: row.user_id,
+                actorId: null,
+                targetType: "api_key",
+                targetId: row.id,
+                outcome: "failure",
+                details: { reason: updated.status_reason },
+              });
+            }
+          }
+          return due.length;
+        } finally {
+          await conn.query(`SELECT pg_advisory_unlock(${RECHECK_LOCK})`).catch(() => {});
+        }
+      } finally {
+        (sequelize.connectionManager as any).releaseConnection(conn);
+      }
+    },
+  },
+};
+
+export default KeysService;

@@ -1,0 +1,35 @@
+// Lockout per account and per ip, with exponential escalation (memory store).
+import { LoginThrottle } from "../../../src/adapters/auth/login-throttle";
+import { createLimiterFactory } from "../../../src/adapters/auth/rate-limit";
+
+const cfg = { accountThreshold: 3, ipThreshold: 5, windowSec: 900, baseLockSec: 10, maxLockSec: 35 };
+
+test("the threshold-th failure locks the account; the lock doubles each time up to the cap", async () => {
+  const t = new LoginThrottle(createLimiterFactory(undefined), cfg);
+  const locks: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < cfg.accountThreshold; i++) {
+      expect((await t.check("a@x.io", `10.0.${round}.${i}`)).retryAfter).toBe(0);
+      await t.fail("a@x.io", `10.0.${round}.${i}`);
+    }
+    const v = await t.check("a@x.io", "10.9.9.9");
+    expect(v.scope).toBe("account");
+    locks.push(v.retryAfter);
+    // simulate the lock running out
+    await (t as any).account.fails.delete("a@x.io");
+  }
+  expect(locks).toEqual([10, 20, 35, 35]);
+});
+
+test("failures from one ip across many accounts lock the ip; a success clears only the account count", async () => {
+  const t = new LoginThrottle(createLimiterFactory(undefined), cfg);
+  for (let i = 0; i < cfg.ipThreshold; i++) await t.fail(`user${i}@x.io`, "1.2.3.4");
+  expect(await t.check("fresh@x.io", "1.2.3.4")).toMatchObject({ scope: "ip" });
+  expect((await t.check("fresh@x.io", "5.6.7.8")).retryAfter).toBe(0);
+
+  await t.fail("b@x.io", "9.9.9.9");
+  await t.fail("b@x.io", "9.9.9.9");
+  await t.succeed("b@x.io");
+  await t.fail("b@x.io", "9.9.9.9");
+  expect((await t.check("b@x.io", "9.9.9.8")).retryAfter).toBe(0);
+});
