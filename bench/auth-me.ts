@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { ServiceBroker, type Middleware } from "moleculer";
+import { benchEnv, emit } from "./lib";
 
 /** The part of autocannon's result this benchmark reads (the package ships no types). */
 interface CannonResult {
@@ -37,34 +38,11 @@ process.env.JWT_SECRET ??= crypto.randomBytes(48).toString("base64");
 process.env.AURA_MASTER_KEY ??= crypto.randomBytes(32).toString("base64");
 process.env.LOG_LEVEL ??= "warn";
 
-const env = {
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
+const env = benchEnv({
   seconds: SECONDS,
   connections: CONNECTIONS,
   transport: "loopback HTTP keep-alive; autocannon, gateway, auth service and database client in one process",
-};
-
-function emit(
-  metric: string,
-  ours: number,
-  baseline: number,
-  unit: string,
-  extra: Record<string, unknown> = {},
-): void {
-  process.stdout.write(
-    JSON.stringify({
-      metric,
-      ours: +ours.toFixed(2),
-      baseline: +baseline.toFixed(2),
-      ratio: +(ours / baseline).toFixed(3),
-      unit,
-      env,
-      ...extra,
-    }) + "\n",
-  );
-}
+});
 
 function cannon(url: string, headers: Record<string, string>, duration: number): Promise<CannonResult> {
   return new Promise((resolve, reject) => {
@@ -170,11 +148,11 @@ async function main(): Promise<void> {
       if (!best.me || mine.requests.average > best.me.requests.average) best.me = mine;
     }
     const { info, me: mine } = best as { info: CannonResult; me: CannonResult };
-    emit("gateway_auth_me_throughput", mine.requests.average, info.requests.average, "req/s", {
+    emit(env, "gateway_auth_me_throughput", mine.requests.average, info.requests.average, "req/s", {
       target: ">= 0.5",
       baselineRoute: "GET /api/v1/system/info (no auth)",
     });
-    emit("gateway_auth_me_p99_latency", mine.latency.p99, info.latency.p99, "ms (lower is better)", {
+    emit(env, "gateway_auth_me_p99_latency", mine.latency.p99, info.latency.p99, "ms (lower is better)", {
       baselineRoute: "GET /api/v1/system/info (no auth)",
     });
     process.stdout.write(

@@ -4,7 +4,6 @@
 // no metrics. Both are checked to see the same crosses before any timing is reported.
 // Run: node --expose-gc --import tsx bench/m1-backtest.ts [candles]
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { EMA as TiEMA, RSI as TiRSI } from "technicalindicators";
@@ -13,35 +12,21 @@ import type { CandleColumns } from "../src/core/model/candle";
 import { compileStrategy } from "../src/core/strategy/compiler";
 import type { StrategyDefinition } from "../src/core/strategy/definition";
 import { syntheticCandles } from "./synthetic";
+import { benchEnv, emit } from "./lib";
 
 const N = Number(process.argv[2] ?? 2_000_000);
 const WARMUPS = 3;
 const RUNS = 5;
 const gc = (globalThis as { gc?: () => void }).gc;
-const env = {
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
+const env = benchEnv({
   candles: N,
   gc: !!gc,
-};
+});
 
 const example = JSON.parse(
   fs.readFileSync(path.join(__dirname, "../examples/strategies/ema-cross-rsi.json"), "utf8"),
 ) as StrategyDefinition;
 const def: StrategyDefinition = { ...example, interval: "1m" };
-
-function emit(
-  metric: string,
-  ours: number,
-  baseline: number,
-  unit: string,
-  extra: Record<string, unknown> = {},
-) {
-  process.stdout.write(
-    JSON.stringify({ metric, ours, baseline, ratio: ours / baseline, unit, env, ...extra }) + "\n",
-  );
-}
 
 function mem(): { heap: number; ab: number; rss: number } {
   gc?.();
@@ -147,9 +132,9 @@ const r = runBacktest({
 });
 const storeBytes = afterLoad.ab + afterLoad.heap - (before.ab + before.heap);
 
-emit("m1.backtest_candles_per_s", N / oursS, N / baseS, "candles/s", { trades, crosses: a });
-emit("m1.backtest_seconds", oursS, baseS, "s (lower is better; ratio = ours/baseline time)");
-emit(
+emit(env, "m1.backtest_candles_per_s", N / oursS, N / baseS, "candles/s", { trades, crosses: a });
+emit(env, "m1.backtest_seconds", oursS, baseS, "s (lower is better; ratio = ours/baseline time)");
+emit(env, 
   "m1.memory_bytes_per_candle",
   (storeBytes + peakExtra) / N,
   48,

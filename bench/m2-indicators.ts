@@ -2,7 +2,6 @@
 // seeded synthetic series. Every pair is checked for equal outputs (1e-9 relative) before it is
 // timed. Also reports our EMA against a bare Float64Array EMA loop (the ceiling).
 // Run: node --expose-gc --import tsx bench/m2-indicators.ts [values]
-import os from "node:os";
 import { performance } from "node:perf_hooks";
 import * as ti from "technicalindicators";
 import {
@@ -17,17 +16,15 @@ import {
   type AnyIndicator,
 } from "../src/core/indicators";
 import { syntheticCandles } from "./synthetic";
+import { benchEnv } from "./lib";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const RUNS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
-const env = {
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
+const env = benchEnv({
   values: N,
   mode: "streaming",
-};
+});
 const c = syntheticCandles(N, 7);
 const { close, high, low } = c;
 

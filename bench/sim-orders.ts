@@ -6,39 +6,16 @@
 // Every order is checked to have FILLED, and the venue must hold exactly the orders sent.
 // Run: node --import tsx bench/sim-orders.ts [orders]
 import http from "node:http";
-import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createSimulator, hmacHex } from "../src/sim";
+import { benchEnv, emit } from "./lib";
 
 const N = Number(process.argv[2] ?? 2000);
 const RUNS = 3;
-const env = {
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
+const env = benchEnv({
   requests: N,
   transport: "loopback keep-alive, client and simulator in one process",
-};
-
-function emit(
-  metric: string,
-  ours: number,
-  baseline: number,
-  unit: string,
-  extra: Record<string, unknown> = {},
-): void {
-  process.stdout.write(
-    JSON.stringify({
-      metric,
-      ours: Math.round(ours),
-      baseline: Math.round(baseline),
-      ratio: +(ours / baseline).toFixed(3),
-      unit,
-      env,
-      ...extra,
-    }) + "\n",
-  );
-}
+});
 
 async function best(run: () => Promise<number>): Promise<number> {
   let top = 0;
@@ -132,14 +109,14 @@ async function main(): Promise<void> {
   const held = sim.orders().length;
   if (held !== filled) throw new Error(`the venue holds ${held} orders, expected ${filled}`);
 
-  emit("sim_market_order_roundtrip_vs_bare_ping", orderRate, bareRate, "req/s", {
+  emit(env, "sim_market_order_roundtrip_vs_bare_ping", orderRate, bareRate, "req/s", {
     costVsPing: +(bareRate / orderRate).toFixed(2),
     target: "costVsPing <= 3",
   });
-  emit("sim_market_order_roundtrip_vs_ccxt_ping", orderRate, ccxtPingRate, "req/s", {
+  emit(env, "sim_market_order_roundtrip_vs_ccxt_ping", orderRate, ccxtPingRate, "req/s", {
     costVsPing: +(ccxtPingRate / orderRate).toFixed(2),
   });
-  emit("sim_market_order_raw_http_vs_bare_ping", rawOrderRate, bareRate, "req/s", {
+  emit(env, "sim_market_order_raw_http_vs_bare_ping", rawOrderRate, bareRate, "req/s", {
     costVsPing: +(bareRate / rawOrderRate).toFixed(2),
     note: "same order, bare HTTP client: the simulator's own cost",
   });

@@ -5,42 +5,19 @@
 // same size to one client. Target: ≥ 50,000 msg/s. The last message must be the final closed
 // candle of the data, equal to the bundled row.
 // Run: node --import tsx bench/sim-replay.ts [candles]
-import os from "node:os";
 import { performance } from "node:perf_hooks";
 import WebSocket, { WebSocketServer } from "ws";
 import { bundledSeries } from "../src/adapters/klines/files";
 import { createSimulator } from "../src/sim";
+import { benchEnv, emit } from "./lib";
 
 const CANDLES = Number(process.argv[2] ?? 12_000);
 const RUNS = 3;
-const env = {
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? "unknown",
-  cores: os.cpus().length,
+const env = benchEnv({
   candles: CANDLES,
   pointsPerCandle: 13,
   transport: "loopback, subscriber and simulator in one process",
-};
-
-function emit(
-  metric: string,
-  ours: number,
-  baseline: number,
-  unit: string,
-  extra: Record<string, unknown> = {},
-): void {
-  process.stdout.write(
-    JSON.stringify({
-      metric,
-      ours: Math.round(ours),
-      baseline: Math.round(baseline),
-      ratio: +(ours / baseline).toFixed(3),
-      unit,
-      env,
-      ...extra,
-    }) + "\n",
-  );
-}
+});
 
 const rows = bundledSeries("BTCUSDT", "1h");
 const last = rows[rows.length - 1];
@@ -115,7 +92,7 @@ async function main(): Promise<void> {
   await baselineOnce(sample, best.messages);
   let base = 0;
   for (let i = 0; i < RUNS; i++) base = Math.max(base, await baselineOnce(sample, best.messages));
-  emit("sim_replay_kline_stream", best.rate, base, "msg/s", {
+  emit(env, "sim_replay_kline_stream", best.rate, base, "msg/s", {
     messages: best.messages,
     target: "ours >= 50000",
   });
