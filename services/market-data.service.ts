@@ -1,0 +1,459 @@
+// Market data: live klines from the exchange's WebSocket (closed candles only, strictly in order,
+// gaps back-filled over REST first), reference-counted subscriptions, the candle store and cache,
+// and history reads. The logic lives in src/adapters/market and src/core/market; this file wires
+// it to the broker: params in, events out.
+import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { backoffDelay, type BackoffOptions } from "../src/adapters/exchange/backoff";
+import { endpointsFor, parseExchangeKind, type ExchangeEndpoints, type ExchangeKind } from "../src/adapters/exchange/config";
+import { KlineStream } from "../src/adapters/exchange/kline-stream";
+import { MarketRest } from "../src/adapters/exchange/market-rest";
+import { createCandleCache, type CandleCache } from "../src/adapters/market/candle-cache";
+import { MarketFeed } from "../src/adapters/market/feed";
+import { CandleHistory, GapBook } from "../src/adapters/market/history";
+import { ensureBundledHistory, type BundledLoadResult } from "../src/adapters/market/import";
+import { BatchedKlineWriter, KlineStore } from "../src/adapters/market/kline-store";
+import { toMoleculerError } from "../src/adapters/errors";
+import { getDatabase } from "../src/adapters/storage/database";
+import { MARKET_EVENTS, seriesKey, type CandleClosedEvent, type DataGapEvent } from "../src/core/market/events";
+import { intervalMs, KLINE_INTERVALS } from "../src/core/market/symbols";
+import { AuraError } from "../src/core/model/errors";
+
+/** Intervals with a fixed length ("1M" varies with the month, so its candles cannot be checked for continuity). */
+export const SUPPORTED_INTERVALS: string[] = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined);
+export const MAX_CANDLES_PER_REQUEST = 1000;
+
+export interface MarketDataSettings {
+  exchange: { kind: ExchangeKind; restUrl?: string; wsUrl?: string };
+  /** series kept subscribed for the life of the process, each closed candle logged at info */
+  watch: { symbol: string; interval: string }[];
+  /** load the bundled 2023–2024 BTCUSDT/ETHUSDT 1h history into `klines` on start (idempotent) */
+  loadBundled: boolean;
+  /** a subscribed stream silent for this long is stale (reconnect + market.data.stale); 0 = off */
+  staleAfterMs: number;
+  maxConnectionAgeMs: number;
+  reconnect: BackoffOptions;
+  backfillBackoff: BackoffOptions;
+  maxBackfillAttempts: number;
+  updateThrottleMs: number;
+  cacheSize: number;
+  /** how long subscribe waits for the exchange to acknowledge a new stream */
+  subscribeWaitMs: number;
+  writer: { maxRows: number; maxDelayMs: number };
+  /** after a restart, candles missed since the newest stored one are back-filled up to this many */
+  maxResumeCandles: number;
+}
+
+function bool(name: string, raw: string | undefined, def: boolean): boolean {
+  const v = (raw ?? "").trim().toLowerCase();
+  if (v === "") return def;
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off"].includes(v)) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+export function parseWatch(raw: string): { symbol: string; interval: string }[] {
+  const v = raw.trim();
+  if (v === "" || v.toLowerCase() === "none") return [];
+  return v.split(",").map((part) => {
+    const m = /^\s*([A-Za-z0-9]{2,20}):([0-9]+[smhdw])\s*$/.exec(part);
+    if (!m || !SUPPORTED_INTERVALS.includes(m[2])) {
+      throw new Error(`MARKET_DATA_WATCH entries look like BTCUSDT:1h (interval one of ${SUPPORTED_INTERVALS.join(", ")}), got "${part.trim()}"`);
+    }
+    return { symbol: m[1].toUpperCase(), interval: m[2] };
+  });
+}
+
+export function readMarketDataEnv(env: NodeJS.ProcessEnv = process.env): MarketDataSettings {
+  const kind = parseExchangeKind(env.EXCHANGE);
+  const simStep = ["1", "true", "yes"].includes((env.SIM_STEP ?? "").trim().toLowerCase());
+  const staleRaw = env.MARKET_DATA_STALE_MS?.trim();
+  const stale = staleRaw ? Number(staleRaw) : kind === "sim" && simStep ? 0 : 4000;
+  if (!Number.isInteger(stale) || stale < 0) throw new Error(`MARKET_DATA_STALE_MS must be a non-negative integer (0 = off), got "${staleRaw}"`);
+  return {
+    exchange: { kind },
+    watch: parseWatch(env.MARKET_DATA_WATCH ?? (kind === "sim" ? "BTCUSDT:1h,ETHUSDT:1h" : "")),
+    loadBundled: bool("MARKET_DATA_BUNDLED", env.MARKET_DATA_BUNDLED, true),
+    // Binance pushes a kline every 2 s; twice that without one means the stream is not healthy
+    staleAfterMs: stale,
+    maxConnectionAgeMs: 23.5 * 3_600_000,
+    reconnect: { baseMs: 500, maxMs: 30_000 },
+    backfillBackoff: { baseMs: 500, maxMs: 15_000 },
+    maxBackfillAttempts: 6,
+    updateThrottleMs: 1000,
+    cacheSize: 1000,
+    subscribeWaitMs: 5000,
+    writer: { maxRows: 1000, maxDelayMs: 100 },
+    maxResumeCandles: 1000,
+  };
+}
+
+const SYMBOL = {
+  type: "string",
+  trim: true,
+  uppercase: true,
+  pattern: /^[A-Z0-9]{2,20}$/,
+  messages: { stringPattern: "'symbol' must be an exchange symbol such as BTCUSDT (2-20 letters or digits).", required: "'symbol' is required (e.g. BTCUSDT)." },
+} as const;
+const INTERVAL = {
+  type: "enum",
+  values: SUPPORTED_INTERVALS,
+  messages: { enumValue: `Unsupported 'interval': use one of ${SUPPORTED_INTERVALS.join(", ")}.`, required: "'interval' is required (e.g. 1h)." },
+} as const;
+
+/** Epoch ms (number or digits) or an ISO date / date-time (UTC when no zone is given). */
+function timeParam(name: string) {
+  return {
+    type: "custom",
+    optional: true,
+    messages: { timestamp: `'${name}' must be epoch milliseconds or an ISO date such as 2023-01-01 or 2023-01-01T12:00:00Z.` },
+    check(value: unknown, errors: { type: string; actual: unknown }[]) {
+      if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+      if (typeof value === "string") {
+        const v = value.trim();
+        if (/^\d{1,16}$/.test(v)) return Number(v);
+        const iso = /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(v) ? `${v}Z` : v;
+        const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(iso) : NaN;
+        if (Number.isFinite(t) && t >= 0) return t;
+      }
+      errors.push({ type: "timestamp", actual: value });
+      return value;
+    },
+  };
+}
+
+type Sub = { subscribers: Map<string, string> };
+
+const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>> = {
+  name: "market-data",
+  settings: readMarketDataEnv(),
+
+  actions: {
+    /**
+     * Keeps a series streaming while at least one subscriber holds it. The same subscriber id
+     * subscribing twice counts once, so a restarting strategy cannot inflate the count.
+     */
+    subscribe: {
+      visibility: "public",
+      strategy: "Shard",
+      strategyOptions: { shardKey: "symbol" },
+      params: { $$strict: "remove", symbol: SYMBOL, interval: INTERVAL, subscriber: { type: "string", min: 1, max: 200 } },
+      async handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
+        const { symbol, interval, subscriber } = ctx.params;
+        await this.requireSymbol(symbol);
+        return this.addSubscriber(symbol, interval, subscriber, ctx.nodeID ?? this.broker.nodeID);
+      },
+    },
+
+    unsubscribe: {
+      visibility: "public",
+      strategy: "Shard",
+      strategyOptions: { shardKey: "symbol" },
+      params: { $$strict: "remove", symbol: SYMBOL, interval: INTERVAL, subscriber: { type: "string", min: 1, max: 200 } },
+      handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
+        const { symbol, interval, subscriber } = ctx.params;
+        return this.removeSubscriber(symbol, interval, subscriber);
+      },
+    },
+
+    /** Active subscriptions with their subscribers and continuity state (operators). */
+    subscriptions: {
+      visibility: "public",
+      handler() {
+        const health = this.feed?.seriesHealth() ?? {};
+        return [...(this.subs as Map<string, Sub>).entries()].map(([k, s]) => {
+          const [symbol, interval] = k.split(":");
+          return { symbol, interval, subscribers: [...s.subscribers.keys()].sort(), ...(health[k] ?? {}) };
+        });
+      },
+    },
+
+    /** Closed candles of a series: from the cache, else the database, else the exchange. */
+    candles: {
+      visibility: "published",
+      retryPolicy: { enabled: true },
+      params: {
+        $$strict: "remove",
+        symbol: SYMBOL,
+        interval: INTERVAL,
+        from: timeParam("from"),
+        to: timeParam("to"),
+        limit: {
+          type: "number",
+          integer: true,
+          min: 1,
+          max: MAX_CANDLES_PER_REQUEST,
+          optional: true,
+          convert: true,
+          messages: { numberMax: `'limit' must be at most ${MAX_CANDLES_PER_REQUEST} candles per request; page with 'from'/'to' for more.`, numberMin: "'limit' must be at least 1." },
+        },
+      },
+      async handler(ctx: Context<{ symbol: string; interval: string; from?: number; to?: number; limit?: number }>) {
+        const { symbol, interval, from, to } = ctx.params;
+        if (from !== undefined && to !== undefined && from > to) {
+          throw new Errors.MoleculerClientError(
+            `'from' (${new Date(from).toISOString()}) is after 'to' (${new Date(to).toISOString()}).`,
+            400,
+            "INVALID_RANGE",
+            { from, to },
+          );
+        }
+        await this.requireSymbol(symbol);
+        try {
+          return await this.history.candles({ symbol, interval, intervalMs: intervalMs(interval)!, from, to, limit: ctx.params.limit ?? 500 });
+        } catch (e) {
+          throw toMoleculerError(e);
+        }
+      },
+    },
+
+    /** Symbols the exchange lists, with their filters and the supported intervals. */
+    symbols: {
+      visibility: "published",
+      retryPolicy: { enabled: true },
+      params: { $$strict: "remove" },
+      async handler() {
+        const syms = await this.callExchange(() => this.rest.symbols());
+        return {
+          exchange: this.endpoints.kind,
+          intervals: SUPPORTED_INTERVALS,
+          symbols: [...(syms as Map<string, any>).values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
+        };
+      },
+    },
+  },
+
+  events: {
+    // subscribers on a node that left the cluster will never unsubscribe
+    "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+      const gone = ctx.params?.node?.id;
+      if (!gone) return;
+      for (const [k, s] of [...(this.subs as Map<string, Sub>).entries()]) {
+        for (const [sub, node] of [...s.subscribers.entries()]) if (node === gone) this.removeKey(k, sub);
+      }
+    },
+  },
+
+  methods: {
+    async callExchange<T>(fn: () => Promise<T>): Promise<T> {
+      try {
+        return await fn();
+      } catch (e) {
+        throw toMoleculerError(e);
+      }
+    },
+
+    async requireSymbol(symbol: string) {
+      try {
+        return await this.rest.requireSymbol(symbol);
+      } catch (e) {
+        if (e instanceof AuraError && e.code === "NOT_FOUND") throw new Errors.MoleculerClientError(e.message, 404, "UNKNOWN_SYMBOL", { symbol });
+        throw toMoleculerError(e);
+      }
+    },
+
+    async addSubscriber(symbol: string, interval: string, subscriber: string, nodeID: string) {
+      const k = seriesKey(symbol, interval);
+      const subs = this.subs as Map<string, Sub>;
+      let s = subs.get(k);
+      if (!s) subs.set(k, (s = { subscribers: new Map() }));
+      s.subscribers.set(subscriber, nodeID);
+      let live = true;
+      if (!this.feed.has(symbol, interval)) await this.cache.clear(symbol, interval).catch(() => {});
+      const started = this.feed.start(symbol, interval);
+      const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), this.settings.subscribeWaitMs).unref());
+      try {
+        if ((await Promise.race([started, timeout])) === "timeout") live = false;
+      } catch (e: any) {
+        s.subscribers.delete(subscriber);
+        if (s.subscribers.size === 0) this.removeKey(k);
+        if (/exchange refused/.test(e.message)) {
+          throw new Errors.MoleculerClientError(`Cannot stream ${symbol} ${interval}: ${e.message}`, 400, "STREAM_REFUSED", { symbol, interval });
+        }
+        throw new Errors.MoleculerRetryableError(`Cannot stream ${symbol} ${interval} right now: ${e.message}`, 503, "STREAM_UNAVAILABLE", { symbol, interval });
+      }
+      return { symbol, interval, subscribers: s.subscribers.size, live };
+    },
+
+    removeSubscriber(symbol: string, interval: string, subscriber: string) {
+      const k = seriesKey(symbol, interval);
+      this.removeKey(k, subscriber);
+      const s = (this.subs as Map<string, Sub>).get(k);
+      return { symbol, interval, subscribers: s?.subscribers.size ?? 0 };
+    },
+
+    removeKey(k: string, subscriber?: string) {
+      const subs = this.subs as Map<string, Sub>;
+      const s = subs.get(k);
+      if (!s) return;
+      if (subscriber !== undefined) s.subscribers.delete(subscriber);
+      if (subscriber === undefined || s.subscribers.size === 0) {
+        subs.delete(k);
+        const [symbol, interval] = k.split(":");
+        this.feed.stop(symbol, interval);
+      }
+    },
+
+    onClosed(ev: CandleClosedEvent) {
+      this.broker.broadcast(MARKET_EVENTS.candleClosed, ev).catch((e: Error) => this.logger.error({ err: e.message }, "could not broadcast a closed candle"));
+      (this.writer as BatchedKlineWriter).add(ev.symbol, ev.interval, ev.candle);
+      (this.cache as CandleCache).append(ev.symbol, ev.interval, ev.candle).catch((e: Error) => this.logger.warn({ err: e.message }, "candle cache write failed"));
+      const s = (this.subs as Map<string, Sub>).get(seriesKey(ev.symbol, ev.interval));
+      if (s?.subscribers.has("watch:env")) {
+        const c = ev.candle;
+        this.logger.info(
+          { symbol: ev.symbol, interval: ev.interval, openTime: new Date(c.openTime).toISOString(), open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume },
+          `candle closed ${ev.symbol} ${ev.interval} ${new Date(c.openTime).toISOString()} close ${c.close}`,
+        );
+      }
+    },
+
+    onGap(ev: DataGapEvent) {
+      (this.gaps as GapBook).add(ev.symbol, ev.interval, ev.from, ev.to, intervalMs(ev.interval)!);
+      this.logger.warn(
+        { symbol: ev.symbol, interval: ev.interval, from: new Date(ev.from).toISOString(), to: new Date(ev.to).toISOString(), missing: ev.missing, reason: ev.reason },
+        ev.reason === "exchange" ? "the exchange has no candles for this span: reported as a gap" : "candles could not be fetched; continuing after a gap",
+      );
+      this.broker.broadcast(MARKET_EVENTS.dataGap, ev).catch(() => {});
+    },
+
+    async resolveEndpoints(): Promise<ExchangeEndpoints> {
+      const ex = this.settings.exchange;
+      if (ex.kind === "sim" && !ex.restUrl && !process.env.SIM_URL?.trim() && this.broker.getLocalService("exchange-sim")) {
+        // the in-process simulator may listen on a port chosen at start (SIM_PORT=0)
+        for (let attempt = 0; !this.stopping; attempt++) {
+          try {
+            const info: any = await this.broker.call("exchange-sim.info");
+            return endpointsFor("sim", { restUrl: info.baseUrl });
+          } catch {
+            await new Promise((r) => setTimeout(r, Math.min(1000, backoffDelay(attempt, { baseMs: 50, maxMs: 1000 }))));
+          }
+        }
+      }
+      return endpointsFor(ex.kind, { restUrl: ex.restUrl, wsUrl: ex.wsUrl });
+    },
+
+    health() {
+      const feed: MarketFeed | undefined = this.feed;
+      const fh = feed?.health() ?? { status: "up", reasons: [] };
+      return {
+        status: fh.status,
+        details: {
+          exchange: this.endpoints?.kind,
+          reasons: fh.reasons.length ? fh.reasons : undefined,
+          stream: this.stream?.stats(),
+          series: feed?.seriesHealth(),
+          rest: this.rest?.stats(),
+          bundledHistory: this.bundled,
+          writer: this.writer ? { written: this.writer.written, buffered: this.writer.buffered, dropped: this.writer.dropped } : undefined,
+        },
+      };
+    },
+  },
+
+  created() {
+    this.subs = new Map<string, Sub>();
+    this.gaps = new GapBook();
+    this.stopping = false;
+    this.bundled = { state: this.settings.loadBundled ? "pending" : "disabled" } as Record<string, unknown>;
+  },
+
+  async started() {
+    const s = this.settings as MarketDataSettings;
+    const log = this.logger;
+    this.endpoints = await this.resolveEndpoints();
+    this.rest = new MarketRest({ endpoints: this.endpoints, rateLimitRetries: 3 });
+    this.stream = new KlineStream({
+      wsBase: this.endpoints.wsBase,
+      staleAfterMs: s.staleAfterMs,
+      maxConnectionAgeMs: s.maxConnectionAgeMs,
+      backoff: s.reconnect,
+      log: { info: (...a: any[]) => log.info(...a), warn: (...a: any[]) => log.warn(...a), debug: (...a: any[]) => log.debug(...a) },
+    });
+    const db = await getDatabase();
+    this.store = new KlineStore(db.sequelize);
+    this.writer = new BatchedKlineWriter(this.store, {
+      maxRows: s.writer.maxRows,
+      maxDelayMs: s.writer.maxDelayMs,
+      onError: (e, rows) => log.warn({ err: e.message, rows }, "could not store closed candles; will retry"),
+    });
+    this.cache = createCandleCache(this.broker.cacher, s.cacheSize);
+    this.feed = new MarketFeed({
+      stream: this.stream,
+      rest: this.rest,
+      updateThrottleMs: s.updateThrottleMs,
+      backfillBackoff: s.backfillBackoff,
+      maxBackfillAttempts: s.maxBackfillAttempts,
+      maxResumeCandles: s.maxResumeCandles,
+      resumeAfter: (symbol, interval) => this.store.lastOpenTime(symbol, interval),
+      log: { info: (...a: any[]) => log.info(...a), warn: (...a: any[]) => log.warn(...a), debug: (...a: any[]) => log.debug(...a), error: (...a: any[]) => log.error(...a) },
+      publisher: {
+        closed: (ev) => this.onClosed(ev),
+        updated: (ev) => void this.broker.broadcast(MARKET_EVENTS.candleUpdated, ev).catch(() => {}),
+        gap: (ev) => this.onGap(ev),
+        stale: (ev) => {
+          log.warn({ symbol: ev.symbol, interval: ev.interval, silentForMs: ev.silentForMs }, "market data stale: no update from the exchange; reconnecting");
+          void this.broker.broadcast(MARKET_EVENTS.dataStale, ev).catch(() => {});
+        },
+      },
+    });
+    this.history = new CandleHistory({
+      store: this.store,
+      cache: this.cache,
+      rest: this.rest,
+      gaps: this.gaps,
+      livePublished: (symbol, interval) => this.feed.lastPublished(symbol, interval),
+      flushWrites: () => this.writer.flush(),
+      log: { warn: (...a: any[]) => log.warn(...a) },
+    });
+
+    if (s.loadBundled) {
+      // in the background: readiness does not wait for it, a stop interrupts it between batches
+      this.bundled = { state: "loading" };
+      this.bundledTask = ensureBundledHistory(this.store, { shouldStop: () => this.stopping })
+        .then((r: BundledLoadResult) => {
+          this.bundled = { state: r.aborted ? "interrupted" : "done", ...r };
+          const inserted = r.series.reduce((n, x) => n + x.inserted, 0);
+          if (inserted > 0) log.info({ inserted, ms: r.durationMs }, "bundled 2023-2024 klines loaded into the database");
+        })
+        .catch((e: Error) => {
+          this.bundled = { state: "failed", error: e.message };
+          log.warn({ err: e.message }, "could not load the bundled klines");
+        });
+    }
+
+    for (const w of s.watch) {
+      // kept subscribed for the life of the process; retried until the exchange answers
+      this.watchTask = (this.watchTask ?? Promise.resolve()).then(() => this.keepWatching(w.symbol, w.interval));
+    }
+    log.info({ exchange: this.endpoints.kind, rest: this.endpoints.restBase, ws: this.endpoints.wsBase, watch: s.watch.map((w) => `${w.symbol}:${w.interval}`) }, "market data ready");
+  },
+
+  async stopped() {
+    this.stopping = true;
+    await this.feed?.close().catch(() => {});
+    await this.writer?.flush().catch(() => {});
+    await this.bundledTask?.catch(() => {});
+  },
+};
+
+// kept outside the schema literal so `this` inference of the methods above stays simple
+(MarketDataService.methods as any).keepWatching = async function keepWatching(this: any, symbol: string, interval: string) {
+  for (let attempt = 0; !this.stopping; attempt++) {
+    try {
+      await this.requireSymbol(symbol);
+      const r = await this.addSubscriber(symbol, interval, "watch:env", this.broker.nodeID);
+      this.logger.info({ symbol, interval, live: r.live }, "watching series (MARKET_DATA_WATCH)");
+      return;
+    } catch (e: any) {
+      if (e?.code === 404 || e?.type === "STREAM_REFUSED") {
+        this.logger.error({ symbol, interval, err: e.message }, "MARKET_DATA_WATCH names a series the exchange does not serve");
+        return;
+      }
+      const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
+      this.logger.warn({ symbol, interval, err: e.message, retryInMs: delay }, "cannot watch series yet; retrying");
+      await new Promise((r) => setTimeout(r, delay).unref());
+    }
+  }
+};
+
+export default MarketDataService;
