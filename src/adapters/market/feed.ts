@@ -147,7 +147,8 @@ export class MarketFeed {
         // a series restarted in this process continues after what it already published, even if
         // the writer has not stored that yet
         const known = this.lastKnown.get(k);
-        const resume = stored === undefined ? known : known === undefined ? stored : Math.max(stored, known);
+        let resume = stored === undefined ? known : known === undefined ? stored : Math.max(stored, known);
+        if (resume === undefined) resume = await this.anchor(symbol, interval);
         if (resume !== undefined) {
           state.tracker = new CandleSeries({ intervalMs: iv, resumeAfter: resume, maxResumeCandles: this.o.maxResumeCandles, maxBackfillAttempts: this.o.maxBackfillAttempts });
         }
@@ -158,6 +159,22 @@ export class MarketFeed {
       await s.ready;
     }
     await this.o.stream.add(s.stream);
+  }
+
+  /**
+   * A series with no stored or published candle starts after the newest closed candle the
+   * exchange has now. Without this anchor a first closed candle that falls in a reconnect window
+   * could never be back-filled: there would be no "last candle" to continue from.
+   */
+  private async anchor(symbol: string, interval: string): Promise<number | undefined> {
+    try {
+      const rows = await this.o.rest.klines({ symbol, interval, limit: 2 });
+      // the newest row may still be forming; the one before it is closed
+      return rows.length >= 2 ? rows[rows.length - 2].openTime : undefined;
+    } catch (e: any) {
+      this.log.warn({ symbol, interval, err: e.message }, "could not read the newest candle; the series starts at the first live candle");
+      return undefined;
+    }
   }
 
   /** Stops a series: the stream is unsubscribed and its continuity state forgotten. */
