@@ -10,7 +10,7 @@ const HOUR = 3_600_000;
 const FROM = Date.parse("2023-06-01T00:00:00Z");
 const rows = bundledSeries("BTCUSDT", "1h");
 const rowAt = (t: number) => rows.find((r) => r[0] === t)!;
-const num = (r: (string | number)[]) => [r[0], +r[1], +r[2], +r[3], +r[4], +r[5]];
+const num = (r: readonly any[]) => [r[0], +r[1], +r[2], +r[3], +r[4], +r[5]];
 
 let sim: Simulator;
 let ex: any;

@@ -2,22 +2,10 @@
 // file or a directory tree laid out as <SYMBOL>/<interval>/<YYYY-MM-01>.json.
 import fs from "node:fs";
 import path from "node:path";
+import type { RawKlineRow } from "../../core/market/events";
 
-/** One row exactly as Binance's `GET /api/v3/klines` returns it. */
-export type KlineRow = [
-  openTime: number,
-  open: string,
-  high: string,
-  low: string,
-  close: string,
-  volume: string,
-  closeTime: number,
-  quoteAssetVolume: string,
-  numberOfTrades: number,
-  takerBuyBaseVolume: string,
-  takerBuyQuoteVolume: string,
-  ignore: string,
-];
+/** One row exactly as Binance's `GET /api/v3/klines` returns it (the type lives in the core). */
+export type KlineRow = RawKlineRow;
 
 export interface KlineSeries {
   symbol: string;
