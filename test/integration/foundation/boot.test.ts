@@ -52,7 +52,7 @@ test("start → ready (every component up) → SIGTERM → exit 0 with no child 
   try {
     let ready: any;
     const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && child.exitCode === null) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
         if (res.status === 200) {
@@ -64,7 +64,7 @@ test("start → ready (every component up) → SIGTERM → exit 0 with no child 
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(ready).toBeDefined();
+    if (!ready) throw new Error(`AURA did not become ready (exit code ${child.exitCode}); its output:\n${output.slice(-4000)}`);
     expect(ready.status).toBe("ok");
     for (const c of Object.values<any>(ready.checks)) expect(c.status).toBe("up");
     for (const s of Object.values<any>(ready.services)) expect(s.status).toBe("up");
