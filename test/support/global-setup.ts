@@ -6,6 +6,11 @@ import os from "node:os";
 import path from "node:path";
 
 export default async function globalSetup(): Promise<void> {
+  // services under test that keep files (generated development secrets) keep them out of the checkout
+  if (!process.env.AURA_DATA_DIR) {
+    const tag = crypto.createHash("sha1").update(process.cwd()).digest("hex").slice(0, 8);
+    process.env.AURA_DATA_DIR = path.join(os.tmpdir(), `aura-test-data-${tag}`);
+  }
   if (process.env.AURA_TEST_PG_URL) return;
   if (process.env.DATABASE_URL) {
     process.env.AURA_TEST_PG_URL = process.env.DATABASE_URL;
