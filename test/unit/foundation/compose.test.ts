@@ -11,6 +11,7 @@ const available = fs.readdirSync(path.join(ROOT, "services")).filter((f) => f.en
 
 test("infrastructure: NATS with JetStream, PostgreSQL and Redis, each with a health check", () => {
   expect(services.nats.command.join(" ")).toMatch(/-js\b/);
+  expect(services.nats.command.join(" ")).toMatch(/--user aura --pass \$\{NATS_PASSWORD/);
   for (const name of ["nats", "postgres", "redis"]) {
     expect(services[name].healthcheck.test.length).toBeGreaterThan(0);
   }
@@ -23,7 +24,8 @@ test("app roles share one image, select services with SERVICES, and wait for hea
   for (const r of roles) {
     const s = services[r];
     expect(s.environment.SERVICES).toBeTruthy();
-    expect(s.environment.TRANSPORTER).toMatch(/^nats:\/\/nats:4222$/);
+    // the bus is authenticated: credentials in the URL, the same ones the NATS server requires
+    expect(s.environment.TRANSPORTER).toMatch(/^nats:\/\/aura:\$\{NATS_PASSWORD[^}]*\}@nats:4222$/);
     expect(s.environment.DATABASE_URL).toMatch(/^postgres:\/\/.*@postgres:5432\//);
     expect(s.environment.REDIS_URL).toMatch(/^redis:\/\/redis:6379$/);
     expect(s.environment.NODE_ENV).toBe("production");
