@@ -70,6 +70,10 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   processState.stopping = false;
   processState.startedAt = Date.now();
 
+  if (env.production && !env.databaseUrl) {
+    // an embedded database inside a container's filesystem would lose every order and key on redeploy
+    throw new Error("NODE_ENV=production requires DATABASE_URL (a PostgreSQL server); the embedded database is for development only");
+  }
   const services = selectServices(env);
   log.info({ services, transporter: env.transporter ?? "none (single process)", database: env.databaseUrl ? "DATABASE_URL" : `embedded (${env.dataDir})` }, "starting AURA");
 

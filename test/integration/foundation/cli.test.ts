@@ -50,6 +50,9 @@ test("bad CLI input fails with a message a person can act on", async () => {
   r = await aura(["repl"], { TRANSPORTER: undefined });
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/TRANSPORTER is not set.*npm start -- --repl/s);
+  r = await aura(["start"], { NODE_ENV: "production", DATABASE_URL: "" });
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/NODE_ENV=production requires DATABASE_URL/);
   r = await aura(["start"], { LOG_LEVEL: "chatty" });
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/LOG_LEVEL must be one of/);
