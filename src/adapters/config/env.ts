@@ -62,7 +62,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): AuraEnv {
     namespace: env.AURA_NAMESPACE?.trim() || "aura",
     services: services && services.length > 0 && !(services.length === 1 && services[0] === "all") ? services : undefined,
     port: int("PORT", env.PORT, 3000)!,
-    host: env.HOST?.trim() || "0.0.0.0",
+    // a laptop run stays on loopback (the first account to register becomes admin); containers
+    // run with NODE_ENV=production and listen on every interface
+    host: env.HOST?.trim() || (nodeEnv === "production" ? "0.0.0.0" : "127.0.0.1"),
     healthPort: int("HEALTH_PORT", env.HEALTH_PORT, undefined),
     metricsPort: int("METRICS_PORT", env.METRICS_PORT, undefined),
     requestTimeoutMs: int("REQUEST_TIMEOUT_MS", env.REQUEST_TIMEOUT_MS, 10_000)!,

@@ -64,6 +64,10 @@ describe("moleculer.config", () => {
     expect(() => readEnv({ TRANSPORTER: "tcp://x" })).toThrow(/TRANSPORTER/);
     expect(readEnv({ SERVICES: "api, monitor" }).services).toEqual(["api", "monitor"]);
     expect(readEnv({}).services).toBeUndefined();
+    // development stays on loopback; production listens everywhere unless HOST says otherwise
+    expect(readEnv({}).host).toBe("127.0.0.1");
+    expect(readEnv({ NODE_ENV: "production" }).host).toBe("0.0.0.0");
+    expect(readEnv({ NODE_ENV: "production", HOST: "10.0.0.5" }).host).toBe("10.0.0.5");
   });
 
   test("the logger is pino JSON and redacts secrets at any depth", () => {
