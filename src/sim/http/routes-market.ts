@@ -8,6 +8,12 @@ import { ok, type Route } from "./route";
 
 const f8 = (d: { toFixed(n: number): string }) => d.toFixed(8);
 
+/** The fields of a 24hr ticker with type=MINI, in Binance's order. */
+const MINI_TICKER_FIELDS = [
+  "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+  "openTime", "closeTime", "firstId", "lastId", "count",
+] as const;
+
 export function symbolInfo(r: SymbolRules, status: string): Record<string, unknown> {
   return {
     symbol: r.symbol,
@@ -186,34 +192,9 @@ export function marketRoutes(core: SimCore): Route[] {
         const rows = sel.symbols.map((s) => {
           const t = core.market.ticker24h(s, now);
           if (type === "FULL") return t;
-          const {
-            symbol,
-            openPrice,
-            highPrice,
-            lowPrice,
-            lastPrice,
-            volume,
-            quoteVolume,
-            openTime,
-            closeTime,
-            firstId,
-            lastId,
-            count,
-          } = t;
-          return {
-            symbol,
-            openPrice,
-            highPrice,
-            lowPrice,
-            lastPrice,
-            volume,
-            quoteVolume,
-            openTime,
-            closeTime,
-            firstId,
-            lastId,
-            count,
-          };
+          const mini: Record<string, unknown> = {};
+          for (const k of MINI_TICKER_FIELDS) mini[k] = t[k];
+          return mini;
         });
         return ok(sel.single ? rows[0] : rows);
       },

@@ -151,6 +151,24 @@ function placeOco(core: SimCore, req: NewOcoRequest, accountId: number, type: Re
   return { body: listPlacement(r.list, r.legs, type), placedOrderIds: r.legs.map((o) => o.orderId) };
 }
 
+/** The current and the legacy OCO endpoint differ only in how they name the legs' parameters. */
+function ocoRoute(core: SimCore, path: string, parse: (p: Params) => NewOcoRequest): Route {
+  return {
+    method: "POST",
+    path,
+    security: "SIGNED",
+    permission: "trade",
+    weight: 1,
+    orderCount: 2,
+    handler: (ctx) => {
+      const req = parse(ctx.params);
+      const type = respType(ctx.params, "RESULT");
+      rejectOcoFault(core, ctx.method, ctx.path);
+      return placeOco(core, req, ctx.account!.id, type);
+    },
+  };
+}
+
 function orderRef(p: Params): { orderId?: number; origClientOrderId?: string } {
   return { orderId: p.int("orderId"), origClientOrderId: p.str("origClientOrderId") };
 }
@@ -287,34 +305,8 @@ export function orderRoutes(core: SimCore): Route[] {
         return ok(rows.map(orderQuery));
       },
     },
-    {
-      method: "POST",
-      path: "/api/v3/orderList/oco",
-      security: "SIGNED",
-      permission: "trade",
-      weight: 1,
-      orderCount: 2,
-      handler: (ctx) => {
-        const req = ocoRequest(ctx.params);
-        const type = respType(ctx.params, "RESULT");
-        rejectOcoFault(core, ctx.method, ctx.path);
-        return placeOco(core, req, ctx.account!.id, type);
-      },
-    },
-    {
-      method: "POST",
-      path: "/api/v3/order/oco",
-      security: "SIGNED",
-      permission: "trade",
-      weight: 1,
-      orderCount: 2,
-      handler: (ctx) => {
-        const req = legacyOcoRequest(ctx.params);
-        const type = respType(ctx.params, "RESULT");
-        rejectOcoFault(core, ctx.method, ctx.path);
-        return placeOco(core, req, ctx.account!.id, type);
-      },
-    },
+    ocoRoute(core, "/api/v3/orderList/oco", ocoRequest),
+    ocoRoute(core, "/api/v3/order/oco", legacyOcoRequest),
     {
       method: "DELETE",
       path: "/api/v3/orderList",
