@@ -6,17 +6,16 @@ import {
   enc,
   outputArray,
   type IndicatorSnapshot,
-  SINGLE_OUTPUT,
+  SingleOutputIndicator,
 } from "./types";
 
 /**
  * Average true range: true range from the second bar on, smoothed by Wilder's EMA (k = 1/period)
  * seeded with the SMA of the first `period` true ranges, as technicalindicators' ATR/WEMA.
  */
-export class ATR implements BarIndicator {
+export class ATR extends SingleOutputIndicator implements BarIndicator {
   readonly type = "ATR";
   readonly input = "bar";
-  readonly outputs = SINGLE_OUTPUT;
   readonly warmup: number;
   private readonly k: number;
   private n = 0;
@@ -28,6 +27,7 @@ export class ATR implements BarIndicator {
     readonly period: number,
     out?: Float64Array,
   ) {
+    super();
     assertPeriod("ATR period", period);
     this.values = outputArray(1, out);
     this.warmup = period + 1;
@@ -52,16 +52,6 @@ export class ATR implements BarIndicator {
       this.sum = this.sum + tr;
       if (n === this.period) this.values[0] = this.sum / this.period;
     }
-  }
-
-  get isReady(): boolean {
-    return this.values[0] === this.values[0];
-  }
-  get value(): number | undefined {
-    return this.values[0] === this.values[0] ? this.values[0] : undefined;
-  }
-  output(_index: number): number {
-    return this.values[0];
   }
 
   snapshot(): IndicatorSnapshot {

@@ -6,7 +6,7 @@ import {
   outputArray,
   type IndicatorSnapshot,
   type SeriesIndicator,
-  SINGLE_OUTPUT,
+  SingleOutputIndicator,
 } from "./types";
 
 /**
@@ -14,10 +14,9 @@ import {
  * values (technicalindicators 3.1.0). The library's seed test is truthy, so a seed of exactly 0
  * takes one EMA step from 0 instead; that is reproduced to keep outputs identical.
  */
-export class EMA implements SeriesIndicator {
+export class EMA extends SingleOutputIndicator implements SeriesIndicator {
   readonly type = "EMA";
   readonly input = "series";
-  readonly outputs = SINGLE_OUTPUT;
   readonly warmup: number;
   private readonly k: number;
   private sum = 0;
@@ -28,6 +27,7 @@ export class EMA implements SeriesIndicator {
     readonly period: number,
     out?: Float64Array,
   ) {
+    super();
     assertPeriod("EMA period", period);
     this.values = outputArray(1, out);
     this.warmup = period;
@@ -46,16 +46,6 @@ export class EMA implements SeriesIndicator {
       }
     }
     this.n++;
-  }
-
-  get isReady(): boolean {
-    return this.values[0] === this.values[0];
-  }
-  get value(): number | undefined {
-    return this.values[0] === this.values[0] ? this.values[0] : undefined;
-  }
-  output(_index: number): number {
-    return this.values[0];
   }
 
   snapshot(): IndicatorSnapshot {

@@ -6,7 +6,7 @@ import {
   outputArray,
   type IndicatorSnapshot,
   type SeriesIndicator,
-  SINGLE_OUTPUT,
+  SingleOutputIndicator,
 } from "./types";
 
 /**
@@ -43,10 +43,9 @@ export function rsiFromAverages(ag: number, al: number): number {
  * of the first `period` changes, then avg = (avg × (period − 1) + x) / period; 100 when the
  * average loss is 0, 0 when the average gain is 0, otherwise rounded to 2 decimals.
  */
-export class RSI implements SeriesIndicator {
+export class RSI extends SingleOutputIndicator implements SeriesIndicator {
   readonly type = "RSI";
   readonly input = "series";
-  readonly outputs = SINGLE_OUTPUT;
   readonly warmup: number;
   private n = 0;
   private last = NaN;
@@ -60,6 +59,7 @@ export class RSI implements SeriesIndicator {
     readonly period: number,
     out?: Float64Array,
   ) {
+    super();
     assertPeriod("RSI period", period);
     this.values = outputArray(1, out);
     this.warmup = period + 1;
@@ -96,16 +96,6 @@ export class RSI implements SeriesIndicator {
     if (al === 0) this.values[0] = 100;
     else if (ag === 0) this.values[0] = 0;
     else this.values[0] = rsiFromAverages(ag, al);
-  }
-
-  get isReady(): boolean {
-    return this.values[0] === this.values[0];
-  }
-  get value(): number | undefined {
-    return this.values[0] === this.values[0] ? this.values[0] : undefined;
-  }
-  output(_index: number): number {
-    return this.values[0];
   }
 
   snapshot(): IndicatorSnapshot {

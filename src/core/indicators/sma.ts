@@ -8,14 +8,13 @@ import {
   type IndicatorSnapshot,
   Ring,
   type SeriesIndicator,
-  SINGLE_OUTPUT,
+  SingleOutputIndicator,
 } from "./types";
 
 /** Simple moving average with technicalindicators' running sum (sum − oldest + newest). */
-export class SMA implements SeriesIndicator {
+export class SMA extends SingleOutputIndicator implements SeriesIndicator {
   readonly type = "SMA";
   readonly input = "series";
-  readonly outputs = SINGLE_OUTPUT;
   readonly warmup: number;
   private readonly ring: Ring;
   private sum = 0;
@@ -26,6 +25,7 @@ export class SMA implements SeriesIndicator {
     readonly period: number,
     out?: Float64Array,
   ) {
+    super();
     assertPeriod("SMA period", period);
     this.values = outputArray(1, out);
     this.warmup = period;
@@ -35,16 +35,6 @@ export class SMA implements SeriesIndicator {
   update(x: number): void {
     this.sum = this.sum - this.ring.push(x) + x;
     if (++this.n >= this.period) this.values[0] = this.sum / this.period;
-  }
-
-  get isReady(): boolean {
-    return this.values[0] === this.values[0];
-  }
-  get value(): number | undefined {
-    return this.values[0] === this.values[0] ? this.values[0] : undefined;
-  }
-  output(_index: number): number {
-    return this.values[0];
   }
 
   snapshot(): IndicatorSnapshot {

@@ -47,6 +47,22 @@ export type AnyIndicator = SeriesIndicator | BarIndicator;
 
 export const SINGLE_OUTPUT: readonly string[] = Object.freeze(["value"]);
 
+/** The read side shared by every one-output indicator: its value lives in values[0], NaN until ready. */
+export abstract class SingleOutputIndicator {
+  readonly outputs = SINGLE_OUTPUT;
+  abstract readonly values: Float64Array;
+
+  get isReady(): boolean {
+    return this.values[0] === this.values[0];
+  }
+  get value(): number | undefined {
+    return this.values[0] === this.values[0] ? this.values[0] : undefined;
+  }
+  output(_index: number): number {
+    return this.values[0];
+  }
+}
+
 export function nanArray(n: number): Float64Array {
   return new Float64Array(n).fill(NaN);
 }

@@ -8,14 +8,13 @@ import {
   type IndicatorSnapshot,
   Ring,
   type SeriesIndicator,
-  SINGLE_OUTPUT,
+  SingleOutputIndicator,
 } from "./types";
 
 /** Linearly weighted moving average, summed oldest (weight 1) to newest (weight period). */
-export class WMA implements SeriesIndicator {
+export class WMA extends SingleOutputIndicator implements SeriesIndicator {
   readonly type = "WMA";
   readonly input = "series";
-  readonly outputs = SINGLE_OUTPUT;
   readonly warmup: number;
   private readonly ring: Ring;
   private readonly denominator: number;
@@ -25,6 +24,7 @@ export class WMA implements SeriesIndicator {
     readonly period: number,
     out?: Float64Array,
   ) {
+    super();
     assertPeriod("WMA period", period);
     this.values = outputArray(1, out);
     this.warmup = period;
@@ -46,16 +46,6 @@ export class WMA implements SeriesIndicator {
       if (++j === p) j = 0;
     }
     this.values[0] = result;
-  }
-
-  get isReady(): boolean {
-    return this.values[0] === this.values[0];
-  }
-  get value(): number | undefined {
-    return this.values[0] === this.values[0] ? this.values[0] : undefined;
-  }
-  output(_index: number): number {
-    return this.values[0];
   }
 
   snapshot(): IndicatorSnapshot {
