@@ -66,7 +66,7 @@ export class BacktestPool {
   private closed = false;
   private workers = 0;
 
-  constructor(readonly size = Math.max(1, Math.min(4, os.availableParallelism() - 0))) {}
+  constructor(readonly size = Math.max(1, Math.min(4, os.availableParallelism()))) {}
 
   get pending(): number {
     return this.queue.length + this.busy.size;
