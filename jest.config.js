@@ -4,7 +4,11 @@ const transform = { "^.+\\.(t|j)sx?$": ["@swc/jest", { jsc: { target: "es2022" }
 const common = { transform, testEnvironment: "node", moduleFileExtensions: ["ts", "js", "json"] };
 module.exports = {
   projects: [
-    { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts", "<rootDir>/test/scenarios/**/*.test.ts"] },
+    {
+      ...common,
+      displayName: "unit",
+      testMatch: ["<rootDir>/test/unit/**/*.test.ts", "<rootDir>/test/scenarios/**/*.test.ts"],
+    },
     {
       ...common,
       displayName: "integration",

@@ -12,7 +12,8 @@ const env = readEnv();
 const requestIdMiddleware: Middleware = {
   name: "AuraRequestId",
   localAction(next: any) {
-    return (ctx: any) => requestScope.run({ requestId: ctx.requestID, userId: ctx.meta?.user?.id }, () => next(ctx));
+    return (ctx: any) =>
+      requestScope.run({ requestId: ctx.requestID, userId: ctx.meta?.user?.id }, () => next(ctx));
   },
   localEvent(next: any) {
     return (ctx: any) => requestScope.run({ requestId: ctx.requestID }, () => next(ctx));
@@ -23,7 +24,9 @@ const config: BrokerOptions = {
   namespace: env.namespace,
   nodeID: env.nodeId,
   transporter: env.transporter ? { type: "NATS", options: { url: env.transporter } } : null,
-  cacher: env.redisUrl ? ({ type: "Redis", options: { prefix: "aura-cache", redis: env.redisUrl, ttl: 300 } } as any) : { type: "Memory", options: { ttl: 300 } },
+  cacher: env.redisUrl
+    ? ({ type: "Redis", options: { prefix: "aura-cache", redis: env.redisUrl, ttl: 300 } } as any)
+    : { type: "Memory", options: { ttl: 300 } },
   serializer: "JSON",
 
   logger: {
@@ -63,7 +66,10 @@ const config: BrokerOptions = {
   validator: true,
   errorHandler: undefined,
   metrics: env.metricsPort
-    ? { enabled: true, reporter: [{ type: "Prometheus", options: { port: env.metricsPort, path: "/metrics" } }] }
+    ? {
+        enabled: true,
+        reporter: [{ type: "Prometheus", options: { port: env.metricsPort, path: "/metrics" } }],
+      }
     : { enabled: false },
   // Spans would otherwise carry every ctx.params, including passwords and API secrets.
   tracing: { enabled: false, tags: { action: { params: false, meta: false } } },

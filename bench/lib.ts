@@ -10,8 +10,23 @@ export function benchEnv(extra: Record<string, unknown> = {}): BenchEnv {
 
 const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)) : x);
 
-export function emit(env: BenchEnv, metric: string, ours: number, baseline: number, unit: string, extra: Record<string, unknown> = {}): void {
+export function emit(
+  env: BenchEnv,
+  metric: string,
+  ours: number,
+  baseline: number,
+  unit: string,
+  extra: Record<string, unknown> = {},
+): void {
   process.stdout.write(
-    JSON.stringify({ metric, ours: round(ours), baseline: round(baseline), ratio: +(ours / baseline).toFixed(3), unit, env, ...extra }) + "\n",
+    JSON.stringify({
+      metric,
+      ours: round(ours),
+      baseline: round(baseline),
+      ratio: +(ours / baseline).toFixed(3),
+      unit,
+      env,
+      ...extra,
+    }) + "\n",
   );
 }

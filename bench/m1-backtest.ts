@@ -134,7 +134,8 @@ const storeBytes = afterLoad.ab + afterLoad.heap - (before.ab + before.heap);
 
 emit(env, "m1.backtest_candles_per_s", N / oursS, N / baseS, "candles/s", { trades, crosses: a });
 emit(env, "m1.backtest_seconds", oursS, baseS, "s (lower is better; ratio = ours/baseline time)");
-emit(env, 
+emit(
+  env,
   "m1.memory_bytes_per_candle",
   (storeBytes + peakExtra) / N,
   48,

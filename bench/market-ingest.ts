@@ -118,15 +118,24 @@ async function main(): Promise<void> {
       const a = await runOurs(list);
       const b = runParse(list);
       // outputs match: every closed candle was delivered, the last one last
-      if (delivered !== closed || lastOpen !== T0 + (CLOSED_PER_SERIES - 1) * H) throw new Error(`delivered ${delivered}/${closed}, last ${lastOpen}`);
+      if (delivered !== closed || lastOpen !== T0 + (CLOSED_PER_SERIES - 1) * H)
+        throw new Error(`delivered ${delivered}/${closed}, last ${lastOpen}`);
       if (r >= WARMUPS) {
         ours = Math.min(ours, a);
         parse = Math.min(parse, b);
       }
     }
     emit(
-      { ...env, frames: list.length, closedCandles: closed, avgFrameBytes: Math.round(bytes), closedPublishedPerS: Math.round(closed / ours) },
-      withForming ? "market_ingest_mixed_frames_per_s_vs_json_parse" : "market_ingest_closed_klines_per_s_vs_json_parse",
+      {
+        ...env,
+        frames: list.length,
+        closedCandles: closed,
+        avgFrameBytes: Math.round(bytes),
+        closedPublishedPerS: Math.round(closed / ours),
+      },
+      withForming
+        ? "market_ingest_mixed_frames_per_s_vs_json_parse"
+        : "market_ingest_closed_klines_per_s_vs_json_parse",
       Math.round(list.length / ours),
       Math.round(list.length / parse),
       "msg/s",

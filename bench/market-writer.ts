@@ -73,7 +73,9 @@ function copyText(symbol: string, rows: MarketCandle[]): Buffer[] {
   const out: Buffer[] = [];
   let buf: string[] = [];
   for (const c of rows) {
-    buf.push(`${symbol}\t1h\t${c.openTime}\t${c.closeTime}\t${c.open}\t${c.high}\t${c.low}\t${c.close}\t${c.volume}\t${c.quoteVolume}\t${c.trades}\t${c.takerBuyBase}\t${c.takerBuyQuote}\n`);
+    buf.push(
+      `${symbol}\t1h\t${c.openTime}\t${c.closeTime}\t${c.open}\t${c.high}\t${c.low}\t${c.close}\t${c.volume}\t${c.quoteVolume}\t${c.trades}\t${c.takerBuyBase}\t${c.takerBuyQuote}\n`,
+    );
     if (buf.length === 10_000) {
       out.push(Buffer.from(buf.join("")));
       buf = [];
@@ -89,7 +91,21 @@ async function multiRowInsert(client: Client, symbol: string, rows: MarketCandle
     const vals: unknown[] = [];
     const tuples = part.map((c, j) => {
       const b = j * 13;
-      vals.push(symbol, "1h", c.openTime, c.closeTime, c.open, c.high, c.low, c.close, c.volume, c.quoteVolume, c.trades, c.takerBuyBase, c.takerBuyQuote);
+      vals.push(
+        symbol,
+        "1h",
+        c.openTime,
+        c.closeTime,
+        c.open,
+        c.high,
+        c.low,
+        c.close,
+        c.volume,
+        c.quoteVolume,
+        c.trades,
+        c.takerBuyBase,
+        c.takerBuyQuote,
+      );
       return `(${Array.from({ length: 13 }, (_, k) => `$${b + k + 1}`).join(",")})`;
     });
     await client.query(
@@ -103,7 +119,8 @@ async function main(): Promise<void> {
   let serverUrl = process.env.DATABASE_URL;
   let embedded: { stop(): Promise<void> } | undefined;
   if (!serverUrl) {
-    const { startEmbeddedPostgres } = require("../src/adapters/storage/embedded") as typeof import("../src/adapters/storage/embedded");
+    const { startEmbeddedPostgres } =
+      require("../src/adapters/storage/embedded") as typeof import("../src/adapters/storage/embedded");
     const pg = await startEmbeddedPostgres(path.join(os.tmpdir(), "aura-bench-pg"));
     embedded = pg;
     serverUrl = pg.url;
@@ -128,17 +145,44 @@ async function main(): Promise<void> {
       await fn();
       return Number(process.hrtime.bigint() - t0) / 1e9;
     };
-    const best: Record<string, number> = { ours: Infinity, copy: Infinity, values: Infinity, overlap: Infinity };
+    const best: Record<string, number> = {
+      ours: Infinity,
+      copy: Infinity,
+      values: Infinity,
+      overlap: Infinity,
+    };
     // warm-up
     await time(() => store.insert("WARM", "1h", data.slice(0, 20_000)).then(() => undefined));
-    await time(() => copyIn(client, "COPY klines (symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) FROM STDIN", copyText("WARM", data.slice(0, 20_000))));
+    await time(() =>
+      copyIn(
+        client,
+        "COPY klines (symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) FROM STDIN",
+        copyText("WARM", data.slice(0, 20_000)),
+      ),
+    );
     for (let r = 0; r < RUNS; r++) {
-      best.ours = Math.min(best.ours, await time(() => store.insert("BTCUSDT", "1h", data).then(() => undefined)));
+      best.ours = Math.min(
+        best.ours,
+        await time(() => store.insert("BTCUSDT", "1h", data).then(() => undefined)),
+      );
       // the baseline formats its COPY text inside the timing too, as any COPY client must
-      best.copy = Math.min(best.copy, await time(() => copyIn(client, "COPY klines (symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) FROM STDIN", copyChunks("BTCUSDT"))));
+      best.copy = Math.min(
+        best.copy,
+        await time(() =>
+          copyIn(
+            client,
+            "COPY klines (symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) FROM STDIN",
+            copyChunks("BTCUSDT"),
+          ),
+        ),
+      );
       // the general path: half of the rows are already stored, so every row goes through ON CONFLICT
       await client.query("TRUNCATE klines");
-      await store.insert("BTCUSDT", "1h", data.filter((_, i) => i % 2 === 0));
+      await store.insert(
+        "BTCUSDT",
+        "1h",
+        data.filter((_, i) => i % 2 === 0),
+      );
       const t0 = process.hrtime.bigint();
       await store.insert("BTCUSDT", "1h", data);
       best.overlap = Math.min(best.overlap, Number(process.hrtime.bigint() - t0) / 1e9);
@@ -149,7 +193,8 @@ async function main(): Promise<void> {
     const n1 = await store.insert("BTCUSDT", "1h", data);
     const n2 = await store.insert("BTCUSDT", "1h", data);
     const [first] = await store.range("BTCUSDT", "1h", { limit: 1, pick: "asc" });
-    if (n1 !== ROWS || n2 !== 0 || JSON.stringify(first) !== JSON.stringify(data[0])) throw new Error(`writer check failed: ${n1} ${n2} ${JSON.stringify(first)}`);
+    if (n1 !== ROWS || n2 !== 0 || JSON.stringify(first) !== JSON.stringify(data[0]))
+      throw new Error(`writer check failed: ${n1} ${n2} ${JSON.stringify(first)}`);
 
     const env = benchEnv({ rows: ROWS, runs: RUNS, server: embedded ? "embedded" : "DATABASE_URL" });
     const rate = (sec: number) => Math.round(ROWS / sec);

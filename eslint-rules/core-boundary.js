@@ -15,7 +15,8 @@ module.exports = {
     docs: { description: "src/core may import only from src/core" },
     schema: [],
     messages: {
-      outside: "src/core must stay pure: '{{source}}' is outside src/core (move the I/O behind a port in src/adapters).",
+      outside:
+        "src/core must stay pure: '{{source}}' is outside src/core (move the I/O behind a port in src/adapters).",
     },
   },
   create(context) {
@@ -28,7 +29,9 @@ module.exports = {
         context.report({ node, messageId: "outside", data: { source } });
         return;
       }
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(filename.split(path.sep).join("/")), source));
+      const resolved = path.posix.normalize(
+        path.posix.join(path.posix.dirname(filename.split(path.sep).join("/")), source),
+      );
       if (resolved !== coreRoot && !resolved.startsWith(coreRoot + "/")) {
         context.report({ node, messageId: "outside", data: { source } });
       }
@@ -39,7 +42,11 @@ module.exports = {
       ExportAllDeclaration: (node) => check(node, node.source.value),
       ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
       CallExpression: (node) => {
-        if (node.callee.type === "Identifier" && node.callee.name === "require" && node.arguments[0]?.type === "Literal") {
+        if (
+          node.callee.type === "Identifier" &&
+          node.callee.name === "require" &&
+          node.arguments[0]?.type === "Literal"
+        ) {
           check(node, node.arguments[0].value);
         }
       },

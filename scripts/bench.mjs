@@ -17,7 +17,9 @@ const files = fs
 let failed = 0;
 for (const f of files) {
   process.stderr.write(`\n# bench/${f}\n`);
-  const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", path.join(dir, f)], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", path.join(dir, f)], {
+    stdio: "inherit",
+  });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);

@@ -10,11 +10,20 @@ import type { ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { readEnv } from "../src/adapters/config/env";
 import { intFromEnv } from "../src/adapters/auth/env-int";
-import { consumeOrRetryAfter, createLimiterFactory, type LimiterFactory } from "../src/adapters/auth/rate-limit";
+import {
+  consumeOrRetryAfter,
+  createLimiterFactory,
+  type LimiterFactory,
+} from "../src/adapters/auth/rate-limit";
 import { bearerToken, verifyAccessToken } from "../src/adapters/auth/tokens";
 import { clientIp, trustedProxyHops } from "../src/gateway/client-ip";
 import { sendEnvelope } from "../src/gateway/errors";
-import { rateLimited, rateLimitsFromEnv, storeFactoryFor, type GatewayRateLimits } from "../src/gateway/rate-limit";
+import {
+  rateLimited,
+  rateLimitsFromEnv,
+  storeFactoryFor,
+  type GatewayRateLimits,
+} from "../src/gateway/rate-limit";
 import { API_PREFIX, ROUTES, aliasKey, type RouteSpec } from "../src/gateway/routes";
 import { SessionStateCache, type SessionStateWire } from "../src/gateway/session-cache";
 import { liveness, readiness, readinessStatusCode } from "../src/runtime/health";
@@ -23,7 +32,13 @@ import { loadSecrets } from "../src/runtime/secrets";
 const env = readEnv();
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,64}$/;
 
-type Req = IncomingMessage & { $requestId?: string; $alias?: any; $ctx?: any; $route?: any; $startTime?: [number, number] };
+type Req = IncomingMessage & {
+  $requestId?: string;
+  $alias?: any;
+  $ctx?: any;
+  $route?: any;
+  $startTime?: [number, number];
+};
 
 function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -67,7 +82,10 @@ const ApiService: ServiceSchema = {
     // Only the dashboard's origin(s); without CORS_ORIGIN no cross-origin browser call is allowed.
     cors: env.corsOrigin
       ? {
-          origin: env.corsOrigin.split(",").map((o) => o.trim()).filter(Boolean),
+          origin: env.corsOrigin
+            .split(",")
+            .map((o) => o.trim())
+            .filter(Boolean),
           methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
           allowedHeaders: ["Authorization", "Content-Type", "X-Request-ID"],
           exposedHeaders: ["X-Request-ID", "Retry-After"],
@@ -116,10 +134,16 @@ const ApiService: ServiceSchema = {
         aliases: aliasesFor(ROUTES),
         async onBeforeCall(this: any, ctx: any, _route: any, req: Req) {
           ctx.meta.ip = this.clientIp(req);
-          ctx.meta.userAgent = typeof req.headers["user-agent"] === "string" ? req.headers["user-agent"].slice(0, 200) : undefined;
+          ctx.meta.userAgent =
+            typeof req.headers["user-agent"] === "string"
+              ? req.headers["user-agent"].slice(0, 200)
+              : undefined;
           const spec = this.routeSpec(req);
           if (spec?.limiter === "credentials" && this.credentialsLimiter) {
-            const retryAfter = await consumeOrRetryAfter(this.credentialsLimiter, `${ctx.meta.ip}|${spec.method} ${spec.path}`);
+            const retryAfter = await consumeOrRetryAfter(
+              this.credentialsLimiter,
+              `${ctx.meta.ip}|${spec.method} ${spec.path}`,
+            );
             if (retryAfter) throw rateLimited(retryAfter);
           }
         },
@@ -141,18 +165,37 @@ const ApiService: ServiceSchema = {
     this.routeByAlias = new Map<string, RouteSpec>(ROUTES.map((r) => [aliasKey(r), r]));
     this.proxyHops = Number(this.settings.trustProxyHops ?? 0);
     const limits: GatewayRateLimits = { ...rateLimitsFromEnv(), ...(this.settings.rateLimits ?? {}) };
-    this.limiters = createLimiterFactory(this.settings.redisUrl, { prefix: this.settings.limiterPrefix }) as LimiterFactory;
+    this.limiters = createLimiterFactory(this.settings.redisUrl, {
+      prefix: this.settings.limiterPrefix,
+    }) as LimiterFactory;
     // moleculer-web built its routes before this hook; attach the per-ip limit to /api/v1 with a
     // store from the shared factory (its default key trusts X-Forwarded-For, ours does not).
     const apiRoute = (this.routes as any[]).find((r) => r.name === "api-v1");
     if (apiRoute && limits.ipPerMinute > 0) {
       const Store = storeFactoryFor(this.limiters, "ip");
-      apiRoute.rateLimit = { window: 60_000, limit: limits.ipPerMinute, headers: false, key: (req: Req) => clientIp(req, this.proxyHops), store: new Store(60_000, { limit: limits.ipPerMinute }) };
+      apiRoute.rateLimit = {
+        window: 60_000,
+        limit: limits.ipPerMinute,
+        headers: false,
+        key: (req: Req) => clientIp(req, this.proxyHops),
+        store: new Store(60_000, { limit: limits.ipPerMinute }),
+      };
     }
-    this.credentialsLimiter = limits.credentialsPerMinute > 0 ? this.limiters.create({ name: "credentials", points: limits.credentialsPerMinute, durationSec: 60 }) : undefined;
-    this.userLimiter = limits.userPerMinute > 0 ? this.limiters.create({ name: "user", points: limits.userPerMinute, durationSec: 60 }) : undefined;
+    this.credentialsLimiter =
+      limits.credentialsPerMinute > 0
+        ? this.limiters.create({ name: "credentials", points: limits.credentialsPerMinute, durationSec: 60 })
+        : undefined;
+    this.userLimiter =
+      limits.userPerMinute > 0
+        ? this.limiters.create({ name: "user", points: limits.userPerMinute, durationSec: 60 })
+        : undefined;
     this.sessionStates = new SessionStateCache(
-      (userId: string) => this.broker.call("auth.session", { userId: Number(userId) }, { caller: this.fullName }) as Promise<SessionStateWire>,
+      (userId: string) =>
+        this.broker.call(
+          "auth.session",
+          { userId: Number(userId) },
+          { caller: this.fullName },
+        ) as Promise<SessionStateWire>,
       Number(this.settings.sessionStateTtlMs),
     );
   },
@@ -202,24 +245,39 @@ const ApiService: ServiceSchema = {
     routeSpec(this: any, req: Req): RouteSpec | undefined {
       const alias = req.$alias;
       if (!alias) return undefined;
-      return this.routeByAlias.get(`${alias.method} ${alias.path.startsWith("/") ? alias.path : "/" + alias.path}`);
+      return this.routeByAlias.get(
+        `${alias.method} ${alias.path.startsWith("/") ? alias.path : "/" + alias.path}`,
+      );
     },
 
     /** Until Redis answers, limits are counted per process (the insurance limiter): wait a little for it. */
     async awaitLimiterStore(this: any) {
-      if (!(await this.limiters.ready(5000))) this.logger.warn("rate-limit store (Redis) not reachable yet; limits are per process until it is");
+      if (!(await this.limiters.ready(5000)))
+        this.logger.warn("rate-limit store (Redis) not reachable yet; limits are per process until it is");
     },
 
     jwtSecret(this: any): Buffer {
-      if (!this._jwtSecret) this._jwtSecret = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) }).jwtSecret;
+      if (!this._jwtSecret)
+        this._jwtSecret = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) }).jwtSecret;
       return this._jwtSecret;
     },
 
     logAccess(this: any, req: Req, res: ServerResponse) {
       const started = req.$startTime;
-      const ms = started ? Number(process.hrtime.bigint() - (BigInt(started[0]) * 1_000_000_000n + BigInt(started[1]))) / 1e6 : undefined;
+      const ms = started
+        ? Number(process.hrtime.bigint() - (BigInt(started[0]) * 1_000_000_000n + BigInt(started[1]))) / 1e6
+        : undefined;
       const url = (req.url ?? "").split("?")[0];
-      this.logger.info({ requestId: req.$requestId, method: req.method, url, status: res.statusCode, ms: ms && Math.round(ms * 10) / 10 }, "http request");
+      this.logger.info(
+        {
+          requestId: req.$requestId,
+          method: req.method,
+          url,
+          status: res.statusCode,
+          ms: ms && Math.round(ms * 10) / 10,
+        },
+        "http request",
+      );
     },
 
     // Gateway authentication: resolved into ctx.meta.user from a verified access token only.
@@ -234,12 +292,22 @@ const ApiService: ServiceSchema = {
         if (!token) throw new Error("not a bearer token");
         claims = verifyAccessToken(this.jwtSecret(), token);
       } catch (e: any) {
-        this.logger.debug({ requestId: req.$requestId, reason: e?.reason ?? "malformed" }, "access token refused");
+        this.logger.debug(
+          { requestId: req.$requestId, reason: e?.reason ?? "malformed" },
+          "access token refused",
+        );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
       }
       const state = await this.sessionStates.get(claims.sub);
       if (state.status !== "active" || state.revokedSids.has(claims.sid)) {
-        this.logger.debug({ requestId: req.$requestId, userId: claims.sub, reason: state.status !== "active" ? state.status : "session revoked" }, "access token refused");
+        this.logger.debug(
+          {
+            requestId: req.$requestId,
+            userId: claims.sub,
+            reason: state.status !== "active" ? state.status : "session revoked",
+          },
+          "access token refused",
+        );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
       }
       // the role is the current one, not the one frozen into the token

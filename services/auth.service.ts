@@ -109,8 +109,14 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     },
     throttle: {
       ...DEFAULT_THROTTLE,
-      accountThreshold: intFromEnv("LOGIN_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.accountThreshold, { min: 1, max: 1000 }),
-      ipThreshold: intFromEnv("LOGIN_IP_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.ipThreshold, { min: 1, max: 100_000 }),
+      accountThreshold: intFromEnv("LOGIN_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.accountThreshold, {
+        min: 1,
+        max: 1000,
+      }),
+      ipThreshold: intFromEnv("LOGIN_IP_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.ipThreshold, {
+        min: 1,
+        max: 100_000,
+      }),
     },
     adminEmail: process.env.AURA_ADMIN_EMAIL?.trim() || undefined,
     redisUrl: env.redisUrl,

@@ -6,7 +6,12 @@ import type { Context, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { QueryTypes } from "sequelize";
 import { loadBacktestCandles } from "../src/adapters/backtest/db-candles";
-import { BacktestJobError, BacktestPool, shareColumns, type BacktestJob } from "../src/adapters/backtest/pool";
+import {
+  BacktestJobError,
+  BacktestPool,
+  shareColumns,
+  type BacktestJob,
+} from "../src/adapters/backtest/pool";
 import { getDatabase } from "../src/adapters/storage/database";
 import { BACKTEST_DEFAULTS, parseDateRange } from "../src/core/backtest";
 import { ENGINE_VERSION } from "../src/core/backtest/version";
@@ -17,7 +22,17 @@ import ErrorsMixin from "../mixins/errors.mixin";
 const { MoleculerClientError } = Errors;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_SWEEP_RUNS = 100;
-const RANKABLE: (keyof BacktestMetrics)[] = ["netProfit", "totalReturnPct", "cagrPct", "sharpe", "sortino", "profitFactor", "expectancy", "winRatePct", "maxDrawdownPct"];
+const RANKABLE: (keyof BacktestMetrics)[] = [
+  "netProfit",
+  "totalReturnPct",
+  "cagrPct",
+  "sharpe",
+  "sortino",
+  "profitFactor",
+  "expectancy",
+  "winRatePct",
+  "maxDrawdownPct",
+];
 
 interface RunParams {
   definition?: unknown;
@@ -47,9 +62,22 @@ const RUN_PARAMS = {
   $$strict: "remove",
   definition: { type: "object", optional: true },
   strategyId: { type: "number", integer: true, positive: true, optional: true, convert: true },
-  symbol: { type: "string", optional: true, pattern: /^[A-Z0-9]{2,20}$/, messages: { stringPattern: "symbol must be an upper-case Binance symbol such as BTCUSDT" } },
-  from: { type: "string", pattern: /^\d{4}-\d{2}-\d{2}$/, messages: { stringPattern: "from must be a UTC date YYYY-MM-DD" } },
-  to: { type: "string", pattern: /^\d{4}-\d{2}-\d{2}$/, messages: { stringPattern: "to must be a UTC date YYYY-MM-DD" } },
+  symbol: {
+    type: "string",
+    optional: true,
+    pattern: /^[A-Z0-9]{2,20}$/,
+    messages: { stringPattern: "symbol must be an upper-case Binance symbol such as BTCUSDT" },
+  },
+  from: {
+    type: "string",
+    pattern: /^\d{4}-\d{2}-\d{2}$/,
+    messages: { stringPattern: "from must be a UTC date YYYY-MM-DD" },
+  },
+  to: {
+    type: "string",
+    pattern: /^\d{4}-\d{2}-\d{2}$/,
+    messages: { stringPattern: "to must be a UTC date YYYY-MM-DD" },
+  },
   initialBalance: { type: "number", positive: true, max: 1e12, optional: true, convert: true },
   feeRate: { type: "number", min: 0, max: 0.1, optional: true, convert: true },
   slippageBps: { type: "number", min: 0, max: 1000, optional: true, convert: true },
@@ -57,11 +85,15 @@ const RUN_PARAMS = {
 
 function userId(ctx: Context<any, any>): number {
   const id = ctx.meta?.user?.id;
-  if (id === undefined || id === null) throw new MoleculerClientError("Authentication required.", 401, "UNAUTHORIZED");
+  if (id === undefined || id === null)
+    throw new MoleculerClientError("Authentication required.", 401, "UNAUTHORIZED");
   return Number(id);
 }
 
-function invalid(issues: { path: string; code: string; message: string }[], message = "The backtest request is invalid."): never {
+function invalid(
+  issues: { path: string; code: string; message: string }[],
+  message = "The backtest request is invalid.",
+): never {
   throw new MoleculerClientError(message, 400, "VALIDATION_FAILED", issues);
 }
 
@@ -92,7 +124,8 @@ function setPath(obj: unknown, path: string, value: unknown): unknown {
 
 function cartesian(grid: Record<string, unknown[]>): Record<string, unknown>[] {
   let out: Record<string, unknown>[] = [{}];
-  for (const [k, values] of Object.entries(grid)) out = out.flatMap((o) => values.map((v) => ({ ...o, [k]: v })));
+  for (const [k, values] of Object.entries(grid))
+    out = out.flatMap((o) => values.map((v) => ({ ...o, [k]: v })));
   return out;
 }
 
@@ -138,7 +171,12 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
       params: {
         $$strict: "remove",
         limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
-        before: { type: "string", optional: true, pattern: /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/, messages: { stringPattern: "before must be an ISO timestamp (createdAt of the last item)" } },
+        before: {
+          type: "string",
+          optional: true,
+          pattern: /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/,
+          messages: { stringPattern: "before must be an ISO timestamp (createdAt of the last item)" },
+        },
       },
       async handler(ctx: Context<{ limit?: number; before?: string }, any>) {
         const db = await getDatabase();
@@ -146,7 +184,10 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
           `SELECT id, status, progress, params, metrics, error, created_at, finished_at FROM backtest_results
             WHERE user_id = :uid ${ctx.params.before ? "AND created_at < :before" : ""}
             ORDER BY created_at DESC, id LIMIT :limit`,
-          { replacements: { uid: userId(ctx), before: ctx.params.before, limit: ctx.params.limit ?? 20 }, type: QueryTypes.SELECT },
+          {
+            replacements: { uid: userId(ctx), before: ctx.params.before, limit: ctx.params.limit ?? 20 },
+            type: QueryTypes.SELECT,
+          },
         );
         return { items: rows.map((r) => this.present(r, false)) };
       },
@@ -158,20 +199,30 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
       async handler(ctx: Context<{ id: string }, any>) {
         const row = await this.findOwned(ctx.params.id, userId(ctx), false);
         const db = await getDatabase();
-        await db.sequelize.query(`DELETE FROM backtest_results WHERE id = :id AND user_id = :uid`, { replacements: { id: row.id, uid: userId(ctx) } });
+        await db.sequelize.query(`DELETE FROM backtest_results WHERE id = :id AND user_id = :uid`, {
+          replacements: { id: row.id, uid: userId(ctx) },
+        });
         return { id: row.id, deleted: true };
       },
     },
 
     /** POST /api/v1/backtests/compare { ids } → metrics side by side */
     compare: {
-      params: { $$strict: "remove", ids: { type: "array", items: { type: "string", max: 64 }, min: 2, max: 10, unique: true } },
+      params: {
+        $$strict: "remove",
+        ids: { type: "array", items: { type: "string", max: 64 }, min: 2, max: 10, unique: true },
+      },
       async handler(ctx: Context<{ ids: string[] }, any>) {
         const uid = userId(ctx);
         const rows = await Promise.all(ctx.params.ids.map((id) => this.findOwned(id, uid, false)));
         const notDone = rows.filter((r) => r.status !== "completed");
         if (notDone.length) {
-          throw new MoleculerClientError("Only completed backtests can be compared.", 409, "CONFLICT", notDone.map((r) => ({ id: r.id, status: r.status })));
+          throw new MoleculerClientError(
+            "Only completed backtests can be compared.",
+            409,
+            "CONFLICT",
+            notDone.map((r) => ({ id: r.id, status: r.status })),
+          );
         }
         const metricNames = Object.keys(rows[0].metrics ?? {});
         return {
@@ -195,17 +246,36 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
     sweep: {
       params: {
         ...RUN_PARAMS,
-        grid: { type: "record", key: { type: "string", pattern: /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/ }, value: { type: "array", min: 1, max: 50 } },
+        grid: {
+          type: "record",
+          key: { type: "string", pattern: /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/ },
+          value: { type: "array", min: 1, max: 50 },
+        },
         rankBy: { type: "enum", values: RANKABLE, optional: true },
         descending: { type: "boolean", optional: true, convert: true },
       },
       ...({ timeout: 120_000 } as object),
-      async handler(ctx: Context<RunParams & { grid: Record<string, unknown[]>; rankBy?: keyof BacktestMetrics; descending?: boolean }, any>) {
+      async handler(
+        ctx: Context<
+          RunParams & {
+            grid: Record<string, unknown[]>;
+            rankBy?: keyof BacktestMetrics;
+            descending?: boolean;
+          },
+          any
+        >,
+      ) {
         const uid = userId(ctx);
         const base = await this.prepare(ctx.params, uid);
         const combos = cartesian(ctx.params.grid);
         if (combos.length > MAX_SWEEP_RUNS) {
-          invalid([{ path: "/grid", code: "too_large", message: `the grid has ${combos.length} combinations; at most ${MAX_SWEEP_RUNS} are allowed` }]);
+          invalid([
+            {
+              path: "/grid",
+              code: "too_large",
+              message: `the grid has ${combos.length} combinations; at most ${MAX_SWEEP_RUNS} are allowed`,
+            },
+          ]);
         }
         const variants = combos.map((params) => {
           let def: unknown = base.definition;
@@ -214,7 +284,14 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
           return { params, definition: def, errors: checked.ok ? [] : checked.errors };
         });
         const db = await getDatabase();
-        const window = await loadBacktestCandles(db.sequelize, base.definition.symbol, base.definition.interval, base.fromMs, base.toMs, base.warmup);
+        const window = await loadBacktestCandles(
+          db.sequelize,
+          base.definition.symbol,
+          base.definition.interval,
+          base.fromMs,
+          base.toMs,
+          base.warmup,
+        );
         const columns = shareColumns(window.columns);
         const started = Date.now();
         const results = await Promise.all(
@@ -251,21 +328,31 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
   methods: {
     async prepare(this: any, params: RunParams, uid: number): Promise<Prepared> {
       if ((params.definition === undefined) === (params.strategyId === undefined)) {
-        invalid([{ path: "/definition", code: "required", message: "send either a strategy definition or a strategyId (exactly one)" }]);
+        invalid([
+          {
+            path: "/definition",
+            code: "required",
+            message: "send either a strategy definition or a strategyId (exactly one)",
+          },
+        ]);
       }
       let definition: unknown = params.definition;
       let strategyId: number | null = null;
       if (params.strategyId !== undefined) {
         const db = await getDatabase();
-        const [row] = await db.sequelize.query<any>(`SELECT id, definition FROM strategies WHERE id = :id AND user_id = :uid`, {
-          replacements: { id: params.strategyId, uid },
-          type: QueryTypes.SELECT,
-        });
+        const [row] = await db.sequelize.query<any>(
+          `SELECT id, definition FROM strategies WHERE id = :id AND user_id = :uid`,
+          {
+            replacements: { id: params.strategyId, uid },
+            type: QueryTypes.SELECT,
+          },
+        );
         if (!row) throw new MoleculerClientError("Strategy not found.", 404, "NOT_FOUND");
         definition = row.definition;
         strategyId = row.id;
       }
-      if (params.symbol && definition && typeof definition === "object") definition = { ...(definition as object), symbol: params.symbol };
+      if (params.symbol && definition && typeof definition === "object")
+        definition = { ...(definition as object), symbol: params.symbol };
       const checked = validateStrategy(definition);
       if (!checked.ok) {
         invalid(
@@ -291,20 +378,59 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
     },
 
     jobOf(p: Prepared, definition: unknown): Omit<BacktestJob, "columns"> {
-      return { definition, from: p.from, to: p.to, feeRate: p.feeRate, slippageBps: p.slippageBps, initialBalance: p.initialBalance, warmupCandles: p.warmup };
+      return {
+        definition,
+        from: p.from,
+        to: p.to,
+        feeRate: p.feeRate,
+        slippageBps: p.slippageBps,
+        initialBalance: p.initialBalance,
+        warmupCandles: p.warmup,
+      };
     },
 
     async submit(this: any, uid: number, p: Prepared) {
       const db = await getDatabase();
-      const window = await loadBacktestCandles(db.sequelize, p.definition.symbol, p.definition.interval, p.fromMs, p.toMs, p.warmup);
+      const window = await loadBacktestCandles(
+        db.sequelize,
+        p.definition.symbol,
+        p.definition.interval,
+        p.fromMs,
+        p.toMs,
+        p.warmup,
+      );
       const inRange = window.columns.openTime.filter((t) => t >= p.fromMs && t < p.toMs).length;
       if (inRange === 0) {
-        invalid([{ path: "/from", code: "no_data", message: `no ${p.definition.symbol} ${p.definition.interval} candles between ${p.from} and ${p.to}; import history first (aura data import)` }]);
+        invalid([
+          {
+            path: "/from",
+            code: "no_data",
+            message: `no ${p.definition.symbol} ${p.definition.interval} candles between ${p.from} and ${p.to}; import history first (aura data import)`,
+          },
+        ]);
       }
-      const params = { symbol: p.definition.symbol, interval: p.definition.interval, from: p.from, to: p.to, initialBalance: p.initialBalance, feeRate: p.feeRate, slippageBps: p.slippageBps, warmupCandles: p.warmup, dataSource: window.source };
+      const params = {
+        symbol: p.definition.symbol,
+        interval: p.definition.interval,
+        from: p.from,
+        to: p.to,
+        initialBalance: p.initialBalance,
+        feeRate: p.feeRate,
+        slippageBps: p.slippageBps,
+        warmupCandles: p.warmup,
+        dataSource: window.source,
+      };
       const cacheKey = crypto
         .createHash("sha256")
-        .update(canonical({ definition: p.definition, ...params, dataSource: undefined, data: window.fingerprint, engine: ENGINE_VERSION }))
+        .update(
+          canonical({
+            definition: p.definition,
+            ...params,
+            dataSource: undefined,
+            data: window.fingerprint,
+            engine: ENGINE_VERSION,
+          }),
+        )
         .digest("hex");
 
       const [hit] = await db.sequelize.query<any>(
@@ -352,7 +478,9 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
           lastWrite = now;
           this.broker.broadcast("backtest.progress", { id, userId: uid, progress: fraction }).catch(() => {});
           db.sequelize
-            .query(`UPDATE backtest_results SET progress = :p WHERE id = :id AND status = 'running'`, { replacements: { p: fraction, id } })
+            .query(`UPDATE backtest_results SET progress = :p WHERE id = :id AND status = 'running'`, {
+              replacements: { p: fraction, id },
+            })
             .catch(() => {});
         });
         const report = JSON.parse(out.report);
@@ -360,14 +488,23 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
           `UPDATE backtest_results SET status = 'completed', progress = 1, metrics = :metrics::jsonb, result = :result::jsonb, finished_at = now() WHERE id = :id`,
           { replacements: { id, metrics: JSON.stringify(report.metrics), result: out.report } },
         );
-        this.broker.broadcast("backtest.completed", { id, userId: uid, status: "completed", metrics: report.metrics }).catch(() => {});
-      } catch (err: any) {
-        const message = err instanceof BacktestJobError ? err.message : "the backtest could not run; see the server log";
-        if (!(err instanceof BacktestJobError)) this.logger.error({ id, err: err?.message }, "backtest failed");
-        await db.sequelize
-          .query(`UPDATE backtest_results SET status = 'failed', error = :message, finished_at = now() WHERE id = :id`, { replacements: { id, message } })
+        this.broker
+          .broadcast("backtest.completed", { id, userId: uid, status: "completed", metrics: report.metrics })
           .catch(() => {});
-        this.broker.broadcast("backtest.completed", { id, userId: uid, status: "failed", error: message }).catch(() => {});
+      } catch (err: any) {
+        const message =
+          err instanceof BacktestJobError ? err.message : "the backtest could not run; see the server log";
+        if (!(err instanceof BacktestJobError))
+          this.logger.error({ id, err: err?.message }, "backtest failed");
+        await db.sequelize
+          .query(
+            `UPDATE backtest_results SET status = 'failed', error = :message, finished_at = now() WHERE id = :id`,
+            { replacements: { id, message } },
+          )
+          .catch(() => {});
+        this.broker
+          .broadcast("backtest.completed", { id, userId: uid, status: "failed", error: message })
+          .catch(() => {});
       }
     },
 
@@ -401,25 +538,49 @@ const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
     /** Re-queues runs another process left unfinished (it stopped or crashed mid-run). */
     async resumeInterrupted(this: any) {
       const db = await getDatabase();
-      await db.sequelize.query(`UPDATE backtest_results SET status = 'queued', progress = 0 WHERE status = 'running' AND started_at < now() - interval '10 minutes'`);
+      await db.sequelize.query(
+        `UPDATE backtest_results SET status = 'queued', progress = 0 WHERE status = 'running' AND started_at < now() - interval '10 minutes'`,
+      );
       const stale = await db.sequelize.query<any>(
         `SELECT id, user_id, params, definition FROM backtest_results WHERE status = 'queued' AND created_at < now() - interval '1 minute' ORDER BY created_at LIMIT 20`,
         { type: QueryTypes.SELECT },
       );
       for (const r of stale) {
         try {
-          const p = await this.prepare({ definition: r.definition, from: r.params.from, to: r.params.to, initialBalance: r.params.initialBalance, feeRate: r.params.feeRate, slippageBps: r.params.slippageBps }, r.user_id);
-          const window = await loadBacktestCandles(db.sequelize, p.definition.symbol, p.definition.interval, p.fromMs, p.toMs, p.warmup);
+          const p = await this.prepare(
+            {
+              definition: r.definition,
+              from: r.params.from,
+              to: r.params.to,
+              initialBalance: r.params.initialBalance,
+              feeRate: r.params.feeRate,
+              slippageBps: r.params.slippageBps,
+            },
+            r.user_id,
+          );
+          const window = await loadBacktestCandles(
+            db.sequelize,
+            p.definition.symbol,
+            p.definition.interval,
+            p.fromMs,
+            p.toMs,
+            p.warmup,
+          );
           void this.execute(r.id, r.user_id, { ...this.jobOf(p, p.definition), columns: window.columns });
         } catch (e: any) {
-          await db.sequelize.query(`UPDATE backtest_results SET status = 'failed', error = :m WHERE id = :id`, { replacements: { id: r.id, m: `could not resume: ${e.message}` } });
+          await db.sequelize.query(
+            `UPDATE backtest_results SET status = 'failed', error = :m WHERE id = :id`,
+            { replacements: { id: r.id, m: `could not resume: ${e.message}` } },
+          );
         }
       }
     },
   },
 
   async started() {
-    this.resumeInterrupted().catch((e: Error) => this.logger.warn({ err: e.message }, "could not resume interrupted backtests"));
+    this.resumeInterrupted().catch((e: Error) =>
+      this.logger.warn({ err: e.message }, "could not resume interrupted backtests"),
+    );
   },
 
   async stopped() {

@@ -4,7 +4,12 @@
 // it to the broker: params in, events out.
 import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { backoffDelay, type BackoffOptions } from "../src/adapters/exchange/backoff";
-import { endpointsFor, parseExchangeKind, type ExchangeEndpoints, type ExchangeKind } from "../src/adapters/exchange/config";
+import {
+  endpointsFor,
+  parseExchangeKind,
+  type ExchangeEndpoints,
+  type ExchangeKind,
+} from "../src/adapters/exchange/config";
 import { KlineStream } from "../src/adapters/exchange/kline-stream";
 import { MarketRest } from "../src/adapters/exchange/market-rest";
 import { createCandleCache, type CandleCache } from "../src/adapters/market/candle-cache";
@@ -14,7 +19,12 @@ import { ensureBundledHistory, type BundledLoadResult } from "../src/adapters/ma
 import { BatchedKlineWriter, KlineStore } from "../src/adapters/market/kline-store";
 import { toMoleculerError } from "../src/adapters/errors";
 import { getDatabase } from "../src/adapters/storage/database";
-import { MARKET_EVENTS, seriesKey, type CandleClosedEvent, type DataGapEvent } from "../src/core/market/events";
+import {
+  MARKET_EVENTS,
+  seriesKey,
+  type CandleClosedEvent,
+  type DataGapEvent,
+} from "../src/core/market/events";
 import { intervalMs, KLINE_INTERVALS } from "../src/core/market/symbols";
 import { AuraError } from "../src/core/model/errors";
 
@@ -57,7 +67,9 @@ export function parseWatch(raw: string): { symbol: string; interval: string }[] 
   return v.split(",").map((part) => {
     const m = /^\s*([A-Za-z0-9]{2,20}):([0-9]+[smhdw])\s*$/.exec(part);
     if (!m || !SUPPORTED_INTERVALS.includes(m[2])) {
-      throw new Error(`MARKET_DATA_WATCH entries look like BTCUSDT:1h (interval one of ${SUPPORTED_INTERVALS.join(", ")}), got "${part.trim()}"`);
+      throw new Error(
+        `MARKET_DATA_WATCH entries look like BTCUSDT:1h (interval one of ${SUPPORTED_INTERVALS.join(", ")}), got "${part.trim()}"`,
+      );
     }
     return { symbol: m[1].toUpperCase(), interval: m[2] };
   });
@@ -68,7 +80,8 @@ export function readMarketDataEnv(env: NodeJS.ProcessEnv = process.env): MarketD
   const simStep = ["1", "true", "yes"].includes((env.SIM_STEP ?? "").trim().toLowerCase());
   const staleRaw = env.MARKET_DATA_STALE_MS?.trim();
   const stale = staleRaw ? Number(staleRaw) : kind === "sim" && simStep ? 0 : 4000;
-  if (!Number.isInteger(stale) || stale < 0) throw new Error(`MARKET_DATA_STALE_MS must be a non-negative integer (0 = off), got "${staleRaw}"`);
+  if (!Number.isInteger(stale) || stale < 0)
+    throw new Error(`MARKET_DATA_STALE_MS must be a non-negative integer (0 = off), got "${staleRaw}"`);
   return {
     exchange: { kind },
     watch: parseWatch(env.MARKET_DATA_WATCH ?? (kind === "sim" ? "BTCUSDT:1h,ETHUSDT:1h" : "")),
@@ -92,12 +105,18 @@ const SYMBOL = {
   trim: true,
   uppercase: true,
   pattern: /^[A-Z0-9]{2,20}$/,
-  messages: { stringPattern: "'symbol' must be an exchange symbol such as BTCUSDT (2-20 letters or digits).", required: "'symbol' is required (e.g. BTCUSDT)." },
+  messages: {
+    stringPattern: "'symbol' must be an exchange symbol such as BTCUSDT (2-20 letters or digits).",
+    required: "'symbol' is required (e.g. BTCUSDT).",
+  },
 } as const;
 const INTERVAL = {
   type: "enum",
   values: SUPPORTED_INTERVALS,
-  messages: { enumValue: `Unsupported 'interval': use one of ${SUPPORTED_INTERVALS.join(", ")}.`, required: "'interval' is required (e.g. 1h)." },
+  messages: {
+    enumValue: `Unsupported 'interval': use one of ${SUPPORTED_INTERVALS.join(", ")}.`,
+    required: "'interval' is required (e.g. 1h).",
+  },
 } as const;
 
 /** Epoch ms (number or digits) or an ISO date / date-time (UTC when no zone is given). */
@@ -105,13 +124,19 @@ function timeParam(name: string) {
   return {
     type: "custom",
     optional: true,
-    messages: { timestamp: `'${name}' must be epoch milliseconds or an ISO date such as 2023-01-01 or 2023-01-01T12:00:00Z.` },
+    messages: {
+      timestamp: `'${name}' must be epoch milliseconds or an ISO date such as 2023-01-01 or 2023-01-01T12:00:00Z.`,
+    },
     check(value: unknown, errors: { type: string; actual: unknown }[]) {
       if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
       if (typeof value === "string") {
         const v = value.trim();
         if (/^\d{1,16}$/.test(v)) return Number(v);
-        const iso = /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(v) ? `${v}Z` : v;
+        const iso = /^\d{4}-\d{2}-\d{2}$/.test(v)
+          ? `${v}T00:00:00Z`
+          : /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(v)
+            ? `${v}Z`
+            : v;
         const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(iso) : NaN;
         if (Number.isFinite(t) && t >= 0) return t;
       }
@@ -136,7 +161,12 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       visibility: "public",
       strategy: "Shard",
       strategyOptions: { shardKey: "symbol" },
-      params: { $$strict: "remove", symbol: SYMBOL, interval: INTERVAL, subscriber: { type: "string", min: 1, max: 200 } },
+      params: {
+        $$strict: "remove",
+        symbol: SYMBOL,
+        interval: INTERVAL,
+        subscriber: { type: "string", min: 1, max: 200 },
+      },
       async handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
         const { symbol, interval, subscriber } = ctx.params;
         await this.requireSymbol(symbol);
@@ -148,7 +178,12 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       visibility: "public",
       strategy: "Shard",
       strategyOptions: { shardKey: "symbol" },
-      params: { $$strict: "remove", symbol: SYMBOL, interval: INTERVAL, subscriber: { type: "string", min: 1, max: 200 } },
+      params: {
+        $$strict: "remove",
+        symbol: SYMBOL,
+        interval: INTERVAL,
+        subscriber: { type: "string", min: 1, max: 200 },
+      },
       handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
         const { symbol, interval, subscriber } = ctx.params;
         return this.removeSubscriber(symbol, interval, subscriber);
@@ -184,10 +219,15 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
           max: MAX_CANDLES_PER_REQUEST,
           optional: true,
           convert: true,
-          messages: { numberMax: `'limit' must be at most ${MAX_CANDLES_PER_REQUEST} candles per request; page with 'from'/'to' for more.`, numberMin: "'limit' must be at least 1." },
+          messages: {
+            numberMax: `'limit' must be at most ${MAX_CANDLES_PER_REQUEST} candles per request; page with 'from'/'to' for more.`,
+            numberMin: "'limit' must be at least 1.",
+          },
         },
       },
-      async handler(ctx: Context<{ symbol: string; interval: string; from?: number; to?: number; limit?: number }>) {
+      async handler(
+        ctx: Context<{ symbol: string; interval: string; from?: number; to?: number; limit?: number }>,
+      ) {
         const { symbol, interval, from, to } = ctx.params;
         if (from !== undefined && to !== undefined && from > to) {
           throw new Errors.MoleculerClientError(
@@ -199,7 +239,14 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         }
         await this.requireSymbol(symbol);
         try {
-          return await this.history.candles({ symbol, interval, intervalMs: intervalMs(interval)!, from, to, limit: ctx.params.limit ?? 500 });
+          return await this.history.candles({
+            symbol,
+            interval,
+            intervalMs: intervalMs(interval)!,
+            from,
+            to,
+            limit: ctx.params.limit ?? 500,
+          });
         } catch (e) {
           throw toMoleculerError(e);
         }
@@ -246,7 +293,8 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       try {
         return await this.rest.requireSymbol(symbol);
       } catch (e) {
-        if (e instanceof AuraError && e.code === "NOT_FOUND") throw new Errors.MoleculerClientError(e.message, 404, "UNKNOWN_SYMBOL", { symbol });
+        if (e instanceof AuraError && e.code === "NOT_FOUND")
+          throw new Errors.MoleculerClientError(e.message, 404, "UNKNOWN_SYMBOL", { symbol });
         throw toMoleculerError(e);
       }
     },
@@ -260,16 +308,28 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       let live = true;
       if (!this.feed.has(symbol, interval)) await this.cache.clear(symbol, interval).catch(() => {});
       const started = this.feed.start(symbol, interval);
-      const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), this.settings.subscribeWaitMs).unref());
+      const timeout = new Promise<"timeout">((r) =>
+        setTimeout(() => r("timeout"), this.settings.subscribeWaitMs).unref(),
+      );
       try {
         if ((await Promise.race([started, timeout])) === "timeout") live = false;
       } catch (e: any) {
         s.subscribers.delete(subscriber);
         if (s.subscribers.size === 0) this.removeKey(k);
         if (/exchange refused/.test(e.message)) {
-          throw new Errors.MoleculerClientError(`Cannot stream ${symbol} ${interval}: ${e.message}`, 400, "STREAM_REFUSED", { symbol, interval });
+          throw new Errors.MoleculerClientError(
+            `Cannot stream ${symbol} ${interval}: ${e.message}`,
+            400,
+            "STREAM_REFUSED",
+            { symbol, interval },
+          );
         }
-        throw new Errors.MoleculerRetryableError(`Cannot stream ${symbol} ${interval} right now: ${e.message}`, 503, "STREAM_UNAVAILABLE", { symbol, interval });
+        throw new Errors.MoleculerRetryableError(
+          `Cannot stream ${symbol} ${interval} right now: ${e.message}`,
+          503,
+          "STREAM_UNAVAILABLE",
+          { symbol, interval },
+        );
       }
       return { symbol, interval, subscribers: s.subscribers.size, live };
     },
@@ -294,14 +354,27 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
     },
 
     onClosed(ev: CandleClosedEvent) {
-      this.broker.broadcast(MARKET_EVENTS.candleClosed, ev).catch((e: Error) => this.logger.error({ err: e.message }, "could not broadcast a closed candle"));
+      this.broker
+        .broadcast(MARKET_EVENTS.candleClosed, ev)
+        .catch((e: Error) => this.logger.error({ err: e.message }, "could not broadcast a closed candle"));
       (this.writer as BatchedKlineWriter).add(ev.symbol, ev.interval, ev.candle);
-      (this.cache as CandleCache).append(ev.symbol, ev.interval, ev.candle).catch((e: Error) => this.logger.warn({ err: e.message }, "candle cache write failed"));
+      (this.cache as CandleCache)
+        .append(ev.symbol, ev.interval, ev.candle)
+        .catch((e: Error) => this.logger.warn({ err: e.message }, "candle cache write failed"));
       const s = (this.subs as Map<string, Sub>).get(seriesKey(ev.symbol, ev.interval));
       if (s?.subscribers.has("watch:env")) {
         const c = ev.candle;
         this.logger.info(
-          { symbol: ev.symbol, interval: ev.interval, openTime: new Date(c.openTime).toISOString(), open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume },
+          {
+            symbol: ev.symbol,
+            interval: ev.interval,
+            openTime: new Date(c.openTime).toISOString(),
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+          },
           `candle closed ${ev.symbol} ${ev.interval} ${new Date(c.openTime).toISOString()} close ${c.close}`,
         );
       }
@@ -310,22 +383,38 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
     onGap(ev: DataGapEvent) {
       (this.gaps as GapBook).add(ev.symbol, ev.interval, ev.from, ev.to, intervalMs(ev.interval)!);
       this.logger.warn(
-        { symbol: ev.symbol, interval: ev.interval, from: new Date(ev.from).toISOString(), to: new Date(ev.to).toISOString(), missing: ev.missing, reason: ev.reason },
-        ev.reason === "exchange" ? "the exchange has no candles for this span: reported as a gap" : "candles could not be fetched; continuing after a gap",
+        {
+          symbol: ev.symbol,
+          interval: ev.interval,
+          from: new Date(ev.from).toISOString(),
+          to: new Date(ev.to).toISOString(),
+          missing: ev.missing,
+          reason: ev.reason,
+        },
+        ev.reason === "exchange"
+          ? "the exchange has no candles for this span: reported as a gap"
+          : "candles could not be fetched; continuing after a gap",
       );
       this.broker.broadcast(MARKET_EVENTS.dataGap, ev).catch(() => {});
     },
 
     async resolveEndpoints(): Promise<ExchangeEndpoints> {
       const ex = this.settings.exchange;
-      if (ex.kind === "sim" && !ex.restUrl && !process.env.SIM_URL?.trim() && this.broker.getLocalService("exchange-sim")) {
+      if (
+        ex.kind === "sim" &&
+        !ex.restUrl &&
+        !process.env.SIM_URL?.trim() &&
+        this.broker.getLocalService("exchange-sim")
+      ) {
         // the in-process simulator may listen on a port chosen at start (SIM_PORT=0)
         for (let attempt = 0; !this.stopping; attempt++) {
           try {
             const info: any = await this.broker.call("exchange-sim.info");
             return endpointsFor("sim", { restUrl: info.baseUrl });
           } catch {
-            await new Promise((r) => setTimeout(r, Math.min(1000, backoffDelay(attempt, { baseMs: 50, maxMs: 1000 }))));
+            await new Promise((r) =>
+              setTimeout(r, Math.min(1000, backoffDelay(attempt, { baseMs: 50, maxMs: 1000 }))),
+            );
           }
         }
       }
@@ -344,7 +433,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
           series: feed?.seriesHealth(),
           rest: this.rest?.stats(),
           bundledHistory: this.bundled,
-          writer: this.writer ? { written: this.writer.written, buffered: this.writer.buffered, dropped: this.writer.dropped } : undefined,
+          writer: this.writer
+            ? { written: this.writer.written, buffered: this.writer.buffered, dropped: this.writer.dropped }
+            : undefined,
         },
       };
     },
@@ -367,7 +458,11 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       staleAfterMs: s.staleAfterMs,
       maxConnectionAgeMs: s.maxConnectionAgeMs,
       backoff: s.reconnect,
-      log: { info: (...a: any[]) => log.info(...a), warn: (...a: any[]) => log.warn(...a), debug: (...a: any[]) => log.debug(...a) },
+      log: {
+        info: (...a: any[]) => log.info(...a),
+        warn: (...a: any[]) => log.warn(...a),
+        debug: (...a: any[]) => log.debug(...a),
+      },
     });
     const db = await getDatabase();
     this.store = new KlineStore(db.sequelize);
@@ -385,13 +480,21 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       maxBackfillAttempts: s.maxBackfillAttempts,
       maxResumeCandles: s.maxResumeCandles,
       resumeAfter: (symbol, interval) => this.store.lastOpenTime(symbol, interval),
-      log: { info: (...a: any[]) => log.info(...a), warn: (...a: any[]) => log.warn(...a), debug: (...a: any[]) => log.debug(...a), error: (...a: any[]) => log.error(...a) },
+      log: {
+        info: (...a: any[]) => log.info(...a),
+        warn: (...a: any[]) => log.warn(...a),
+        debug: (...a: any[]) => log.debug(...a),
+        error: (...a: any[]) => log.error(...a),
+      },
       publisher: {
         closed: (ev) => this.onClosed(ev),
         updated: (ev) => void this.broker.broadcast(MARKET_EVENTS.candleUpdated, ev).catch(() => {}),
         gap: (ev) => this.onGap(ev),
         stale: (ev) => {
-          log.warn({ symbol: ev.symbol, interval: ev.interval, silentForMs: ev.silentForMs }, "market data stale: no update from the exchange; reconnecting");
+          log.warn(
+            { symbol: ev.symbol, interval: ev.interval, silentForMs: ev.silentForMs },
+            "market data stale: no update from the exchange; reconnecting",
+          );
           void this.broker.broadcast(MARKET_EVENTS.dataStale, ev).catch(() => {});
         },
       },
@@ -413,7 +516,8 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         .then((r: BundledLoadResult) => {
           this.bundled = { state: r.aborted ? "interrupted" : "done", ...r };
           const inserted = r.series.reduce((n, x) => n + x.inserted, 0);
-          if (inserted > 0) log.info({ inserted, ms: r.durationMs }, "bundled 2023-2024 klines loaded into the database");
+          if (inserted > 0)
+            log.info({ inserted, ms: r.durationMs }, "bundled 2023-2024 klines loaded into the database");
         })
         .catch((e: Error) => {
           this.bundled = { state: "failed", error: e.message };
@@ -423,9 +527,19 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
 
     for (const w of s.watch) {
       // kept subscribed for the life of the process; retried until the exchange answers
-      this.watchTask = (this.watchTask ?? Promise.resolve()).then(() => this.keepWatching(w.symbol, w.interval));
+      this.watchTask = (this.watchTask ?? Promise.resolve()).then(() =>
+        this.keepWatching(w.symbol, w.interval),
+      );
     }
-    log.info({ exchange: this.endpoints.kind, rest: this.endpoints.restBase, ws: this.endpoints.wsBase, watch: s.watch.map((w) => `${w.symbol}:${w.interval}`) }, "market data ready");
+    log.info(
+      {
+        exchange: this.endpoints.kind,
+        rest: this.endpoints.restBase,
+        ws: this.endpoints.wsBase,
+        watch: s.watch.map((w) => `${w.symbol}:${w.interval}`),
+      },
+      "market data ready",
+    );
   },
 
   async stopped() {
@@ -437,7 +551,11 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
 };
 
 // kept outside the schema literal so `this` inference of the methods above stays simple
-(MarketDataService.methods as any).keepWatching = async function keepWatching(this: any, symbol: string, interval: string) {
+(MarketDataService.methods as any).keepWatching = async function keepWatching(
+  this: any,
+  symbol: string,
+  interval: string,
+) {
   for (let attempt = 0; !this.stopping; attempt++) {
     try {
       await this.requireSymbol(symbol);
@@ -446,11 +564,17 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       return;
     } catch (e: any) {
       if (e?.code === 404 || e?.type === "STREAM_REFUSED") {
-        this.logger.error({ symbol, interval, err: e.message }, "MARKET_DATA_WATCH names a series the exchange does not serve");
+        this.logger.error(
+          { symbol, interval, err: e.message },
+          "MARKET_DATA_WATCH names a series the exchange does not serve",
+        );
         return;
       }
       const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
-      this.logger.warn({ symbol, interval, err: e.message, retryInMs: delay }, "cannot watch series yet; retrying");
+      this.logger.warn(
+        { symbol, interval, err: e.message, retryInMs: delay },
+        "cannot watch series yet; retrying",
+      );
       await new Promise((r) => setTimeout(r, delay).unref());
     }
   }

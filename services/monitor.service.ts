@@ -40,7 +40,12 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
       }
       this.buffer.push(r);
       if (r.level === "fatal") {
-        this.raise({ severity: "critical", source: r.service ?? r.module ?? "process", message: r.message, details: { requestId: r.requestId } });
+        this.raise({
+          severity: "critical",
+          source: r.service ?? r.module ?? "process",
+          message: r.message,
+          details: { requestId: r.requestId },
+        });
       }
     };
   },
@@ -49,7 +54,10 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
     /** Recent persisted error records, newest first (operators: `call monitor.recentLogs` in the REPL). */
     recentLogs: {
       visibility: "public",
-      params: { limit: { type: "number", integer: true, positive: true, max: 500, optional: true, convert: true }, level: { type: "enum", values: ["error", "fatal"], optional: true } },
+      params: {
+        limit: { type: "number", integer: true, positive: true, max: 500, optional: true, convert: true },
+        level: { type: "enum", values: ["error", "fatal"], optional: true },
+      },
       async handler(ctx: any) {
         const db = await getDatabase();
         const [rows] = await db.sequelize.query(
@@ -85,7 +93,16 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
         const repl: unknown[] = [];
         for (const r of batch) {
           values.push("(to_timestamp(? / 1000.0), ?, ?, ?, ?, ?, ?, ?::jsonb)");
-          repl.push(r.time, r.level, r.nodeId ?? this.broker.nodeID, r.service ?? null, r.module ?? null, r.message, r.requestId ?? null, r.context === undefined ? null : JSON.stringify(redact(r.context)));
+          repl.push(
+            r.time,
+            r.level,
+            r.nodeId ?? this.broker.nodeID,
+            r.service ?? null,
+            r.module ?? null,
+            r.message,
+            r.requestId ?? null,
+            r.context === undefined ? null : JSON.stringify(redact(r.context)),
+          );
         }
         await db.sequelize.query(
           `INSERT INTO system_logs (time, level, node_id, service, module, message, request_id, context) VALUES ${values.join(",")}`,
@@ -102,10 +119,23 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
     async runHealthCheck(this: any) {
       const report = await readiness(this.broker);
       const components = { ...report.checks, ...report.services };
-      for (const [name, c] of Object.entries(components) as [string, { status: string; details?: unknown }][]) {
+      for (const [name, c] of Object.entries(components) as [
+        string,
+        { status: string; details?: unknown },
+      ][]) {
         const prev = this.lastHealth[name];
-        if (c.status !== "up" && prev !== c.status && report.status !== "starting" && report.status !== "stopping") {
-          this.raise({ severity: c.status === "down" ? "critical" : "warning", source: `health:${name}`, message: `${name} is ${c.status}`, details: c.details });
+        if (
+          c.status !== "up" &&
+          prev !== c.status &&
+          report.status !== "starting" &&
+          report.status !== "stopping"
+        ) {
+          this.raise({
+            severity: c.status === "down" ? "critical" : "warning",
+            source: `health:${name}`,
+            message: `${name} is ${c.status}`,
+            details: c.details,
+          });
         }
         this.lastHealth[name] = c.status;
       }
@@ -117,7 +147,10 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
     logSink.on("record", this.onRecord);
     this.flushTimer = setInterval(() => this.flush(), this.settings.flushIntervalMs);
     this.flushTimer.unref();
-    this.healthTimer = setInterval(() => this.runHealthCheck().catch(() => {}), this.settings.healthIntervalMs);
+    this.healthTimer = setInterval(
+      () => this.runHealthCheck().catch(() => {}),
+      this.settings.healthIntervalMs,
+    );
     this.healthTimer.unref();
   },
 

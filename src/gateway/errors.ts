@@ -21,9 +21,13 @@ const AUTH_MESSAGES: Record<string, string> = {
   INVALID_TOKEN: "Invalid or expired access token.",
 };
 
-export function toEnvelope(err: any, requestId?: string): { status: number; body: ErrorEnvelope; headers?: Record<string, string> } {
+export function toEnvelope(
+  err: any,
+  requestId?: string,
+): { status: number; body: ErrorEnvelope; headers?: Record<string, string> } {
   // body-parser errors carry `status`/`type` but are not Moleculer errors
-  const rawStatus = typeof err?.code === "number" ? err.code : typeof err?.status === "number" ? err.status : 500;
+  const rawStatus =
+    typeof err?.code === "number" ? err.code : typeof err?.status === "number" ? err.status : 500;
   let status = rawStatus >= 400 && rawStatus <= 599 ? rawStatus : 500;
   let code: string = typeof err?.type === "string" && err.type ? err.type : "INTERNAL_ERROR";
   let message: string = err?.message ?? "Internal server error";
@@ -50,7 +54,10 @@ export function toEnvelope(err: any, requestId?: string): { status: number; body
       ? err.data.map((d: any) => ({ field: d.field, message: d.message, type: d.type }))
       : details;
   }
-  if (status === 404 && (code === "NOT_FOUND" || err?.name === "NotFoundError" || err?.name === "ServiceNotFoundError")) {
+  if (
+    status === 404 &&
+    (code === "NOT_FOUND" || err?.name === "NotFoundError" || err?.name === "ServiceNotFoundError")
+  ) {
     code = "NOT_FOUND";
     message = err?.name === "ServiceNotFoundError" ? "Not found." : message || "Not found.";
     details = undefined;
@@ -71,7 +78,10 @@ export function toEnvelope(err: any, requestId?: string): { status: number; body
   if (status === 401) {
     // one code for every authentication failure; the reason stays in the server's logs
     code = "UNAUTHORIZED";
-    message = err?.type === "UNAUTHORIZED" && typeof err?.message === "string" ? err.message : (AUTH_MESSAGES[err?.type] ?? "Authentication required.");
+    message =
+      err?.type === "UNAUTHORIZED" && typeof err?.message === "string"
+        ? err.message
+        : (AUTH_MESSAGES[err?.type] ?? "Authentication required.");
     details = undefined;
   }
   if (status === 403) {
@@ -94,11 +104,22 @@ export function toEnvelope(err: any, requestId?: string): { status: number; body
   }
   const headers: Record<string, string> = {};
   if (status === 429) headers["Retry-After"] = String((details as { retryAfter: number }).retryAfter);
-  const body: ErrorEnvelope = { error: { code, message, ...(details !== undefined ? { details } : {}), ...(requestId ? { requestId } : {}) } };
+  const body: ErrorEnvelope = {
+    error: {
+      code,
+      message,
+      ...(details !== undefined ? { details } : {}),
+      ...(requestId ? { requestId } : {}),
+    },
+  };
   return { status, body, headers };
 }
 
-export function sendEnvelope(req: IncomingMessage & { $requestId?: string }, res: ServerResponse, err: unknown): void {
+export function sendEnvelope(
+  req: IncomingMessage & { $requestId?: string },
+  res: ServerResponse,
+  err: unknown,
+): void {
   if (res.headersSent) {
     res.end();
     return;

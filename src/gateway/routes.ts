@@ -26,7 +26,13 @@ export const ROUTES: RouteSpec[] = [
   { method: "POST", path: "/auth/refresh", action: "auth.refresh", auth: "public", limiter: "credentials" },
   { method: "POST", path: "/auth/logout", action: "auth.logout", auth: "user" },
   { method: "GET", path: "/auth/me", action: "auth.me", auth: "user" },
-  { method: "POST", path: "/auth/password", action: "auth.changePassword", auth: "user", limiter: "credentials" },
+  {
+    method: "POST",
+    path: "/auth/password",
+    action: "auth.changePassword",
+    auth: "user",
+    limiter: "credentials",
+  },
 
   // --- admin (identity issue)
   { method: "GET", path: "/admin/users", action: "auth.listUsers", auth: "admin" },

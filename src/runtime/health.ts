@@ -83,7 +83,9 @@ async function checkServices(broker: ServiceBroker): Promise<Record<string, Comp
 
 export async function readiness(broker: ServiceBroker): Promise<HealthReport> {
   const [database, cache, services] = await Promise.all([
-    processState.dbRequired ? checkDatabase() : Promise.resolve<ComponentHealth>({ status: "up", details: { required: false } }),
+    processState.dbRequired
+      ? checkDatabase()
+      : Promise.resolve<ComponentHealth>({ status: "up", details: { required: false } }),
     checkCache(broker),
     checkServices(broker),
   ]);
@@ -111,17 +113,26 @@ export function readinessStatusCode(r: HealthReport): number {
 }
 
 export function liveness(broker: ServiceBroker) {
-  return { status: processState.stopping ? "stopping" : "ok", nodeId: broker.nodeID, uptimeSec: Math.round((Date.now() - processState.startedAt) / 1000) };
+  return {
+    status: processState.stopping ? "stopping" : "ok",
+    nodeId: broker.nodeID,
+    uptimeSec: Math.round((Date.now() - processState.startedAt) / 1000),
+  };
 }
 
 /** Health endpoints for processes without a gateway (HEALTH_PORT). */
-export function startHealthServer(broker: ServiceBroker, port: number, host = "0.0.0.0"): Promise<http.Server> {
+export function startHealthServer(
+  broker: ServiceBroker,
+  port: number,
+  host = "0.0.0.0",
+): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== "GET") return send(405, { error: { code: "METHOD_NOT_ALLOWED", message: "Use GET." } });
+    if (req.method !== "GET")
+      return send(405, { error: { code: "METHOD_NOT_ALLOWED", message: "Use GET." } });
     if (req.url === "/health/live") return send(200, liveness(broker));
     if (req.url === "/health/ready") {
       const r = await readiness(broker);

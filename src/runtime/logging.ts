@@ -48,7 +48,10 @@ export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()):
   if (depth > 8 || seen.has(value)) return "[…]";
   seen.add(value);
   if (value instanceof Error) {
-    const out: Record<string, unknown> = { type: value.name, message: redact(value.message, depth + 1, seen) };
+    const out: Record<string, unknown> = {
+      type: value.name,
+      message: redact(value.message, depth + 1, seen),
+    };
     for (const [k, v] of Object.entries(value)) {
       out[k] = SECRET_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1, seen);
     }
@@ -98,7 +101,13 @@ export function pinoOptions(level: string): Record<string, unknown> {
         if (levelNum >= 50) {
           const bindings = typeof this.bindings === "function" ? this.bindings() : {};
           const msg = args
-            .map((a) => (typeof a === "string" ? a : a instanceof Object && "message" in (a as any) ? (a as any).message : JSON.stringify(a)))
+            .map((a) =>
+              typeof a === "string"
+                ? a
+                : a instanceof Object && "message" in (a as any)
+                  ? (a as any).message
+                  : JSON.stringify(a),
+            )
             .join(" ");
           const record: SinkRecord = {
             level: levelNum >= 60 ? "fatal" : "error",

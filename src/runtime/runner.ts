@@ -27,7 +27,8 @@ export function selectServices(env: AuraEnv): string[] {
   const all = availableServices();
   if (!env.services) return all;
   const unknown = env.services.filter((s) => !all.includes(s));
-  if (unknown.length) throw new Error(`SERVICES names unknown service(s): ${unknown.join(", ")}; available: ${all.join(", ")}`);
+  if (unknown.length)
+    throw new Error(`SERVICES names unknown service(s): ${unknown.join(", ")}; available: ${all.join(", ")}`);
   return [...new Set([...env.services, ...ALWAYS])].filter((s) => all.includes(s));
 }
 
@@ -72,16 +73,29 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
 
   if (env.production && !env.databaseUrl) {
     // an embedded database inside a container's filesystem would lose every order and key on redeploy
-    throw new Error("NODE_ENV=production requires DATABASE_URL (a PostgreSQL server); the embedded database is for development only");
+    throw new Error(
+      "NODE_ENV=production requires DATABASE_URL (a PostgreSQL server); the embedded database is for development only",
+    );
   }
   const services = selectServices(env);
-  log.info({ services, transporter: env.transporter ?? "none (single process)", database: env.databaseUrl ? "DATABASE_URL" : `embedded (${env.dataDir})` }, "starting AURA");
+  log.info(
+    {
+      services,
+      transporter: env.transporter ?? "none (single process)",
+      database: env.databaseUrl ? "DATABASE_URL" : `embedded (${env.dataDir})`,
+    },
+    "starting AURA",
+  );
 
   const db = await getDatabase({ log: (m) => log.debug(m) });
   log.info({ embedded: Boolean(db.embedded), port: db.embedded?.port }, "database ready");
   if (db.applied.length) log.info({ applied: db.applied }, "migrations applied");
 
-  const broker = new ServiceBroker(brokerConfig(opts.repl ? { replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } as any } : {}));
+  const broker = new ServiceBroker(
+    brokerConfig(
+      opts.repl ? { replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } as any } : {},
+    ),
+  );
   for (const name of services) broker.createService(loadServiceSchema(name));
 
   let healthServer: import("node:http").Server | undefined;
@@ -126,7 +140,10 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
     throw err;
   }
   processState.ready = true;
-  log.info({ nodeID: broker.nodeID, port: services.includes("api") ? env.port : env.healthPort }, "AURA is ready");
+  log.info(
+    { nodeID: broker.nodeID, port: services.includes("api") ? env.port : env.healthPort },
+    "AURA is ready",
+  );
   if (opts.repl) broker.repl();
   return { broker, services, stop };
 }

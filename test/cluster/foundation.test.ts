@@ -49,9 +49,26 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function startNode(env: Record<string, string>): { child: ChildProcess; exit: Promise<number | null>; output: () => string } {
-  const fullEnv = { ...process.env, TRANSPORTER: NATS_URL, REDIS_URL, DATABASE_URL: db!.url, AURA_NAMESPACE: ns, LOG_LEVEL: "info", HOST: "127.0.0.1", ...env };
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), "start"], { cwd: ROOT, env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+function startNode(env: Record<string, string>): {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  output: () => string;
+} {
+  const fullEnv = {
+    ...process.env,
+    TRANSPORTER: NATS_URL,
+    REDIS_URL,
+    DATABASE_URL: db!.url,
+    AURA_NAMESPACE: ns,
+    LOG_LEVEL: "info",
+    HOST: "127.0.0.1",
+    ...env,
+  };
+  const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), "start"], {
+    cwd: ROOT,
+    env: fullEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -73,11 +90,19 @@ test("gateway and worker nodes discover each other over NATS, share Redis, and s
   expect(workerReady.status).toBe("ok");
   expect(Object.keys(workerReady.services)).toEqual(["monitor"]);
 
-  const operator = new ServiceBroker({ namespace: ns, nodeID: `${ns}-operator`, transporter: { type: "NATS", options: { url: NATS_URL } }, logger: false });
+  const operator = new ServiceBroker({
+    namespace: ns,
+    nodeID: `${ns}-operator`,
+    transporter: { type: "NATS", options: { url: NATS_URL } },
+    logger: false,
+  });
   await operator.start();
   try {
     await operator.waitForServices(["api", "monitor"], 20_000, 100);
-    const nodes = ((await operator.call("$node.list")) as any[]).filter((n) => n.available).map((n) => n.id).sort();
+    const nodes = ((await operator.call("$node.list")) as any[])
+      .filter((n) => n.available)
+      .map((n) => n.id)
+      .sort();
     expect(nodes).toEqual([`${ns}-gw`, `${ns}-operator`, `${ns}-worker`].sort());
     const report: any = await operator.call("monitor.checkHealth", {}, { nodeID: `${ns}-worker` });
     expect(report.nodeId).toBe(`${ns}-worker`);

@@ -14,15 +14,30 @@ export interface TestCluster {
 
 export async function startServices(
   names: string[],
-  opts: { broker?: Partial<BrokerOptions>; settings?: Record<string, Record<string, unknown>>; extra?: ServiceSchema[] } = {},
+  opts: {
+    broker?: Partial<BrokerOptions>;
+    settings?: Record<string, Record<string, unknown>>;
+    extra?: ServiceSchema[];
+  } = {},
 ): Promise<TestCluster> {
   const broker = new ServiceBroker(
-    brokerConfig({ nodeID: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, logLevel: (process.env.TEST_LOG_LEVEL as any) ?? "warn", ...opts.broker }),
+    brokerConfig({
+      nodeID: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      logLevel: (process.env.TEST_LOG_LEVEL as any) ?? "warn",
+      ...opts.broker,
+    }),
   );
   for (const name of names) {
     const schema = loadServiceSchema(name);
-    const settings = { ...(name === "api" ? { port: 0, ip: "127.0.0.1" } : {}), ...(opts.settings?.[name] ?? {}) };
-    broker.createService(Object.keys(settings).length ? { ...schema, settings: { ...(schema.settings ?? {}), ...settings } } : schema);
+    const settings = {
+      ...(name === "api" ? { port: 0, ip: "127.0.0.1" } : {}),
+      ...(opts.settings?.[name] ?? {}),
+    };
+    broker.createService(
+      Object.keys(settings).length
+        ? { ...schema, settings: { ...(schema.settings ?? {}), ...settings } }
+        : schema,
+    );
   }
   for (const s of opts.extra ?? []) broker.createService(s);
   await broker.start();

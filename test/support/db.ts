@@ -31,7 +31,9 @@ export interface TestDatabase extends Database {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(opts: { migrate?: boolean; install?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  opts: { migrate?: boolean; install?: boolean } = {},
+): Promise<TestDatabase> {
   const name = `aura_t_${process.pid}_${crypto.randomBytes(4).toString("hex")}`;
   await admin((c) => c.query(`CREATE DATABASE "${name}"`));
   const url = withDatabase(serverUrl(), name);

@@ -16,7 +16,8 @@ export default async function globalSetup(): Promise<void> {
     process.env.AURA_TEST_PG_URL = process.env.DATABASE_URL;
     return;
   }
-  const { startEmbeddedPostgres } = require("../../src/adapters/storage/embedded") as typeof import("../../src/adapters/storage/embedded");
+  const { startEmbeddedPostgres } =
+    require("../../src/adapters/storage/embedded") as typeof import("../../src/adapters/storage/embedded");
   const tag = crypto.createHash("sha1").update(process.cwd()).digest("hex").slice(0, 8);
   const dir = path.join(os.tmpdir(), `aura-test-pg-${tag}`);
   const pg = await startEmbeddedPostgres(dir);

@@ -31,6 +31,8 @@ export async function requireServers(names: ("nats" | "redis")[], suite: string)
   if (missing.length === 0) return true;
   const msg = `${suite} needs ${missing.join(" and ")}, which did not answer.`;
   if (process.env.CI === "true" || process.env.CI === "1") throw new Error(`${msg} CI must run this suite.`);
-  process.stderr.write(`\n*** SKIPPING ${suite}: ${msg} Start them (see README "Running the tests") to run it. ***\n\n`);
+  process.stderr.write(
+    `\n*** SKIPPING ${suite}: ${msg} Start them (see README "Running the tests") to run it. ***\n\n`,
+  );
   return false;
 }

@@ -14,7 +14,8 @@ export interface CandleWindow {
 
 function fingerprint(c: ColumnArrays): string {
   const h = crypto.createHash("sha256");
-  for (const k of ["openTime", "open", "high", "low", "close", "volume"] as const) h.update(new Uint8Array(c[k].buffer, c[k].byteOffset, c[k].byteLength));
+  for (const k of ["openTime", "open", "high", "low", "close", "volume"] as const)
+    h.update(new Uint8Array(c[k].buffer, c[k].byteOffset, c[k].byteLength));
   return h.digest("hex").slice(0, 32);
 }
 
@@ -51,7 +52,8 @@ export async function loadBacktestCandles(
   toMsExclusive: number,
   warmup: number,
 ): Promise<CandleWindow> {
-  const cols = "open_time, close_time, open::float8 AS open, high::float8 AS high, low::float8 AS low, close::float8 AS close, volume::float8 AS volume";
+  const cols =
+    "open_time, close_time, open::float8 AS open, high::float8 AS high, low::float8 AS low, close::float8 AS close, volume::float8 AS volume";
   const range = await sequelize.query<any>(
     `SELECT ${cols} FROM klines WHERE symbol = :symbol AND interval = :interval AND open_time >= :from AND open_time < :to ORDER BY open_time`,
     { replacements: { symbol, interval, from: fromMs, to: toMsExclusive }, type: QueryTypes.SELECT },

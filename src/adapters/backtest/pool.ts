@@ -30,7 +30,11 @@ export type WorkerRequest = { jobId: number; job: BacktestJob };
 export type WorkerResponse =
   | { jobId: number; type: "progress"; done: number; total: number }
   | { jobId: number; type: "result"; report: string; info: BacktestRunInfo }
-  | { jobId: number; type: "error"; error: { name?: string; code?: string; message: string; details?: unknown } };
+  | {
+      jobId: number;
+      type: "error";
+      error: { name?: string; code?: string; message: string; details?: unknown };
+    };
 
 export interface JobOutcome {
   /** the backtest JSON document (DESIGN §4.2), already serialised by the worker */
@@ -98,7 +102,10 @@ export class BacktestPool {
       this.pump();
     });
     w.on("error", (err) => this.onWorkerGone(w, err));
-    w.on("exit", (code) => code !== 0 && this.onWorkerGone(w, new Error(`backtest worker exited with code ${code}`)));
+    w.on(
+      "exit",
+      (code) => code !== 0 && this.onWorkerGone(w, new Error(`backtest worker exited with code ${code}`)),
+    );
     return w;
   }
 

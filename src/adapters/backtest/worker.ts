@@ -25,14 +25,25 @@ port.on("message", (msg: WorkerRequest) => {
       initialBalance: job.initialBalance,
       warmupCandles: job.warmupCandles,
       progressEvery: Math.max(500, Math.floor(total / 50)),
-      onProgress: (done, all) => port.postMessage({ jobId, type: "progress", done, total: all } satisfies WorkerResponse),
+      onProgress: (done, all) =>
+        port.postMessage({ jobId, type: "progress", done, total: all } satisfies WorkerResponse),
     });
-    port.postMessage({ jobId, type: "result", report: JSON.stringify(result), info: result.info } satisfies WorkerResponse);
+    port.postMessage({
+      jobId,
+      type: "result",
+      report: JSON.stringify(result),
+      info: result.info,
+    } satisfies WorkerResponse);
   } catch (err: any) {
     port.postMessage({
       jobId,
       type: "error",
-      error: { name: err?.name, code: err?.code, message: err?.message ?? String(err), details: err?.details ?? err?.issues },
+      error: {
+        name: err?.name,
+        code: err?.code,
+        message: err?.message ?? String(err),
+        details: err?.details ?? err?.issues,
+      },
     } satisfies WorkerResponse);
   }
 });

@@ -45,10 +45,14 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): AuraEnv {
   }
   const transporter = env.TRANSPORTER?.trim() || undefined;
   if (transporter && !/^nats:\/\//.test(transporter)) {
-    throw new Error(`TRANSPORTER must be a nats://host:port URL (or unset for a single process), got "${transporter}"`);
+    throw new Error(
+      `TRANSPORTER must be a nats://host:port URL (or unset for a single process), got "${transporter}"`,
+    );
   }
   const services = env.SERVICES?.trim()
-    ? env.SERVICES.split(",").map((s) => s.trim()).filter(Boolean)
+    ? env.SERVICES.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
     : undefined;
   return {
     nodeEnv,
@@ -60,7 +64,10 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): AuraEnv {
     logLevel: level as AuraEnv["logLevel"],
     nodeId: env.NODE_ID?.trim() || undefined,
     namespace: env.AURA_NAMESPACE?.trim() || "aura",
-    services: services && services.length > 0 && !(services.length === 1 && services[0] === "all") ? services : undefined,
+    services:
+      services && services.length > 0 && !(services.length === 1 && services[0] === "all")
+        ? services
+        : undefined,
     port: int("PORT", env.PORT, 3000)!,
     // a laptop run stays on loopback (the first account to register becomes admin); containers
     // run with NODE_ENV=production and listen on every interface

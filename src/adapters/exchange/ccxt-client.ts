@@ -21,7 +21,11 @@ export interface CcxtClientOptions {
   enableRateLimit?: boolean;
 }
 
-export function createCcxtBinance(endpoints: ExchangeEndpoints, creds: CcxtCredentials = {}, opts: CcxtClientOptions = {}): CcxtBinance {
+export function createCcxtBinance(
+  endpoints: ExchangeEndpoints,
+  creds: CcxtCredentials = {},
+  opts: CcxtClientOptions = {},
+): CcxtBinance {
   // Configured by assignment rather than through the constructor: ccxt deep-merges constructor
   // options only when they are plain objects of its own realm, which Jest's sandbox objects are not.
   const ccxt = ccxtModule();
@@ -42,12 +46,14 @@ export function createCcxtBinance(endpoints: ExchangeEndpoints, creds: CcxtCrede
   api.public = `${rest}/api/v3`;
   api.private = `${rest}/api/v3`;
   api.v1 = `${rest}/api/v1`;
-  for (const k of ["sapi", "sapiV2", "sapiV3", "sapiV4"]) if (k in api) api[k] = `${rest}/sapi/${k === "sapi" ? "v1" : k.slice(4).toLowerCase()}`;
+  for (const k of ["sapi", "sapiV2", "sapiV3", "sapiV4"])
+    if (k in api) api[k] = `${rest}/sapi/${k === "sapi" ? "v1" : k.slice(4).toLowerCase()}`;
   if (api.ws) {
     api.ws.spot = `${endpoints.wsBase}/ws`;
     api.ws.margin = `${endpoints.wsBase}/ws`;
     if (endpoints.kind === "sim" && api.ws["ws-api"]) api.ws["ws-api"].spot = `${endpoints.wsBase}/ws-api/v3`;
-    if (endpoints.kind === "binance-testnet" && api.ws["ws-api"]) api.ws["ws-api"].spot = "wss://ws-api.testnet.binance.vision/ws-api/v3";
+    if (endpoints.kind === "binance-testnet" && api.ws["ws-api"])
+      api.ws["ws-api"].spot = "wss://ws-api.testnet.binance.vision/ws-api/v3";
   }
   (ex as any).enableLastResponseHeaders = true;
   return ex;

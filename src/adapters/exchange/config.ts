@@ -14,7 +14,10 @@ export interface ExchangeEndpoints {
 
 const DEFAULTS: Record<Exclude<ExchangeKind, "sim">, { restBase: string; wsBase: string }> = {
   binance: { restBase: "https://api.binance.com", wsBase: "wss://stream.binance.com:9443" },
-  "binance-testnet": { restBase: "https://testnet.binance.vision", wsBase: "wss://stream.testnet.binance.vision" },
+  "binance-testnet": {
+    restBase: "https://testnet.binance.vision",
+    wsBase: "wss://stream.testnet.binance.vision",
+  },
 };
 
 export function parseExchangeKind(raw: string | undefined, name = "EXCHANGE"): ExchangeKind {
@@ -28,7 +31,8 @@ export function parseExchangeKind(raw: string | undefined, name = "EXCHANGE"): E
 export function simUrl(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env.SIM_URL?.trim();
   if (explicit) {
-    if (!/^https?:\/\/[^/]+/.test(explicit)) throw new Error(`SIM_URL must be an http(s)://host:port URL, got "${explicit}"`);
+    if (!/^https?:\/\/[^/]+/.test(explicit))
+      throw new Error(`SIM_URL must be an http(s)://host:port URL, got "${explicit}"`);
     return explicit.replace(/\/+$/, "");
   }
   const port = env.SIM_PORT?.trim() || "8090";
@@ -40,14 +44,22 @@ function rootOf(url: string): string {
   return url.replace(/\/+$/, "").replace(/\/(api\/v3|ws|stream)$/, "");
 }
 
-export function endpointsFor(kind: ExchangeKind, overrides: { restUrl?: string; wsUrl?: string } = {}, env: NodeJS.ProcessEnv = process.env): ExchangeEndpoints {
+export function endpointsFor(
+  kind: ExchangeKind,
+  overrides: { restUrl?: string; wsUrl?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ExchangeEndpoints {
   if (kind === "sim") {
     const rest = rootOf(overrides.restUrl ?? simUrl(env));
     const ws = overrides.wsUrl ? rootOf(overrides.wsUrl) : rest.replace(/^http/, "ws");
     return { kind, restBase: rest, wsBase: ws };
   }
   const d = DEFAULTS[kind];
-  return { kind, restBase: overrides.restUrl ? rootOf(overrides.restUrl) : d.restBase, wsBase: overrides.wsUrl ? rootOf(overrides.wsUrl) : d.wsBase };
+  return {
+    kind,
+    restBase: overrides.restUrl ? rootOf(overrides.restUrl) : d.restBase,
+    wsBase: overrides.wsUrl ? rootOf(overrides.wsUrl) : d.wsBase,
+  };
 }
 
 /** The exchange this process uses by default (EXCHANGE unset → the simulator). */

@@ -32,7 +32,8 @@ export function httpStatusOf(err: unknown): number | undefined {
 export function header(headers: Record<string, unknown> | undefined, name: string): string | undefined {
   if (!headers) return undefined;
   const want = name.toLowerCase();
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === want && v !== undefined && v !== null) return String(v);
+  for (const [k, v] of Object.entries(headers))
+    if (k.toLowerCase() === want && v !== undefined && v !== null) return String(v);
   return undefined;
 }
 
@@ -62,7 +63,12 @@ export function translateExchangeError(err: unknown, opts: TranslateOptions): Er
   const e = err as Error;
   if (err instanceof ccxt.DDoSProtection || err instanceof ccxt.RateLimitExceeded) {
     const status = httpStatusOf(err);
-    const r = new RateLimitedError(status === 418 ? `exchange banned this IP for too much request weight: ${msg}` : `exchange rate limit: ${msg}`, retryAfterMs(opts.headers));
+    const r = new RateLimitedError(
+      status === 418
+        ? `exchange banned this IP for too much request weight: ${msg}`
+        : `exchange rate limit: ${msg}`,
+      retryAfterMs(opts.headers),
+    );
     (r as { details: unknown }).details = { retryAfterMs: r.retryAfterMs, status };
     return r;
   }
@@ -70,19 +76,29 @@ export function translateExchangeError(err: unknown, opts: TranslateOptions): Er
     return new TimeoutError(`exchange request timed out: ${msg}`, { retryable: opts.idempotent, cause: e });
   }
   if (err instanceof ccxt.InvalidNonce) {
-    return new TimeoutError(`exchange rejected the request timestamp (clock skew): ${msg}`, { retryable: opts.idempotent, cause: e });
+    return new TimeoutError(`exchange rejected the request timestamp (clock skew): ${msg}`, {
+      retryable: opts.idempotent,
+      cause: e,
+    });
   }
   if (err instanceof ccxt.NetworkError || err instanceof ccxt.BadResponse) {
-    if (opts.idempotent || neverSent(e)) return new ExchangeUnavailableError(`exchange unavailable: ${msg}`, e);
+    if (opts.idempotent || neverSent(e))
+      return new ExchangeUnavailableError(`exchange unavailable: ${msg}`, e);
     return new TimeoutError(`exchange request outcome unknown: ${msg}`, { retryable: false, cause: e });
   }
-  if (err instanceof ccxt.AuthenticationError) return new UnauthorizedError(`exchange rejected the API key: ${msg}`);
-  if (err instanceof ccxt.InsufficientFunds) return new InsufficientBalanceError(`insufficient balance: ${msg}`);
+  if (err instanceof ccxt.AuthenticationError)
+    return new UnauthorizedError(`exchange rejected the API key: ${msg}`);
+  if (err instanceof ccxt.InsufficientFunds)
+    return new InsufficientBalanceError(`insufficient balance: ${msg}`);
   if (err instanceof ccxt.OrderNotFound) return new NotFoundError(`order not found on the exchange: ${msg}`);
-  if (err instanceof ccxt.InvalidOrder) return new FilterRejectedError(`order rejected by the exchange: ${msg}`);
+  if (err instanceof ccxt.InvalidOrder)
+    return new FilterRejectedError(`order rejected by the exchange: ${msg}`);
   if (err instanceof ccxt.BadSymbol) return new NotFoundError(`unknown symbol on the exchange: ${msg}`);
-  if (err instanceof ccxt.BadRequest || err instanceof ccxt.ArgumentsRequired) return new AuraError("VALIDATION_FAILED", `exchange rejected the request: ${msg}`, { cause: e });
-  if (err instanceof ccxt.OperationRejected) return new AuraError("CONFLICT", `exchange refused the operation: ${msg}`, { cause: e });
-  if (err instanceof ccxt.OperationFailed) return new ExchangeUnavailableError(`exchange operation failed: ${msg}`, e);
+  if (err instanceof ccxt.BadRequest || err instanceof ccxt.ArgumentsRequired)
+    return new AuraError("VALIDATION_FAILED", `exchange rejected the request: ${msg}`, { cause: e });
+  if (err instanceof ccxt.OperationRejected)
+    return new AuraError("CONFLICT", `exchange refused the operation: ${msg}`, { cause: e });
+  if (err instanceof ccxt.OperationFailed)
+    return new ExchangeUnavailableError(`exchange operation failed: ${msg}`, e);
   return new AuraError("EXCHANGE_UNAVAILABLE", `exchange error: ${msg}`, { retryable: false, cause: e });
 }

@@ -157,7 +157,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
     if (!this.wanted.delete(stream)) return;
     this.lastMessage.delete(stream);
     this.staleSet.delete(stream);
-    for (const w of this.waiters.get(stream) ?? []) w.reject(new Error(`stream ${stream} was removed before it was subscribed`));
+    for (const w of this.waiters.get(stream) ?? [])
+      w.reject(new Error(`stream ${stream} was removed before it was subscribed`));
     this.waiters.delete(stream);
     if (this.wanted.size === 0) {
       this.dropAll("no streams wanted");
@@ -165,7 +166,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
     }
     for (const c of [this.active, this.rotating]) {
       if (!c) continue;
-      for (const q of c.queue) if (q.method === "SUBSCRIBE") q.streams = q.streams.filter((x) => x !== stream);
+      for (const q of c.queue)
+        if (q.method === "SUBSCRIBE") q.streams = q.streams.filter((x) => x !== stream);
       c.queue = c.queue.filter((q) => q.streams.length > 0);
       if (c.open && c.subscribed.has(stream)) this.control(c, "UNSUBSCRIBE", [stream]);
       c.subscribed.delete(stream);
@@ -200,7 +202,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
   async close(): Promise<void> {
     this.closed = true;
     this.dropAll("client closed");
-    for (const [s, list] of this.waiters) for (const w of list) w.reject(new Error(`kline stream client closed before ${s} was subscribed`));
+    for (const [s, list] of this.waiters)
+      for (const w of list) w.reject(new Error(`kline stream client closed before ${s} was subscribed`));
     this.waiters.clear();
     this.removeAllListeners();
   }
@@ -243,7 +246,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
       }
       this.log.debug({ url: this.url, conn: c.seq, rotation }, "market stream connected");
       const streams = [...this.wanted];
-      for (let i = 0; i < streams.length; i += MAX_PARAMS) this.control(c, "SUBSCRIBE", streams.slice(i, i + MAX_PARAMS));
+      for (let i = 0; i < streams.length; i += MAX_PARAMS)
+        this.control(c, "SUBSCRIBE", streams.slice(i, i + MAX_PARAMS));
     });
     ws.on("message", (data, isBinary) => {
       if (isBinary) return;
@@ -255,7 +259,9 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
     ws.on("error", (e) => {
       this.log.debug({ conn: c.seq, err: e.message }, "market stream socket error");
     });
-    ws.on("close", (code, reason) => this.onClose(c, `${code}${reason?.length ? " " + reason.toString() : ""}`));
+    ws.on("close", (code, reason) =>
+      this.onClose(c, `${code}${reason?.length ? " " + reason.toString() : ""}`),
+    );
   }
 
   private onClose(c: Conn, why: string): void {
@@ -265,7 +271,10 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
       // the fresh connection failed before taking over: the old one keeps serving; try again later
       this.rotating = undefined;
       if (!this.closed && this.active) {
-        const retry = setTimeout(() => this.rotate("retrying the connection refresh"), backoffDelay(2, this.backoff, this.random));
+        const retry = setTimeout(
+          () => this.rotate("retrying the connection refresh"),
+          backoffDelay(2, this.backoff, this.random),
+        );
         retry.unref();
       }
       return;
@@ -293,7 +302,10 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
     if (this.wanted.size === 0) return;
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this.counters.reconnects++;
-    this.log.warn({ reason: why, retryInMs: delay, attempt: this.attempt }, "market stream disconnected; reconnecting");
+    this.log.warn(
+      { reason: why, retryInMs: delay, attempt: this.attempt },
+      "market stream disconnected; reconnecting",
+    );
     this.hadConnection = true;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -373,7 +385,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
 
   private control(c: Conn, method: "SUBSCRIBE" | "UNSUBSCRIBE", streams: string[]): void {
     const last = c.queue[c.queue.length - 1];
-    if (last && last.method === method && last.streams.length + streams.length <= MAX_PARAMS) last.streams.push(...streams);
+    if (last && last.method === method && last.streams.length + streams.length <= MAX_PARAMS)
+      last.streams.push(...streams);
     else c.queue.push({ method, streams: [...streams] });
     this.pump(c);
   }
@@ -407,7 +420,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
       for (const s of p.streams) {
         this.wanted.delete(s);
         this.emit("rejected", s, error.msg);
-        for (const w of this.waiters.get(s) ?? []) w.reject(new Error(`exchange refused stream ${s}: ${error.msg}`));
+        for (const w of this.waiters.get(s) ?? [])
+          w.reject(new Error(`exchange refused stream ${s}: ${error.msg}`));
         this.waiters.delete(s);
       }
       if (this.wanted.size === 0) this.dropAll("every stream refused");
@@ -452,7 +466,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
       this.counters.messages++;
       this.lastMessageAt = now;
       this.lastMessage.set(m.stream, now);
-      if (this.staleSet.delete(m.stream)) this.log.info({ stream: m.stream }, "market stream data flowing again");
+      if (this.staleSet.delete(m.stream))
+        this.log.info({ stream: m.stream }, "market stream data flowing again");
       if (this.wanted.has(m.stream)) this.emit("kline", m);
     } else if (m.type === "reply") this.onReply(c, m.id, m.error);
     else if (m.type === "shutdown") this.rotate("exchange announced a server shutdown");
@@ -462,7 +477,8 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
 
   private ensureTimers(): void {
     if (!this.tickTimer) {
-      const every = this.staleAfter > 0 ? Math.max(20, Math.min(1000, Math.floor(this.staleAfter / 4))) : 1000;
+      const every =
+        this.staleAfter > 0 ? Math.max(20, Math.min(1000, Math.floor(this.staleAfter / 4))) : 1000;
       this.tickTimer = setInterval(() => this.tick(), every);
       this.tickTimer.unref();
     }
@@ -513,7 +529,12 @@ export class KlineStream extends EventEmitter<KlineStreamEvents> {
       if (!this.staleSet.has(s)) {
         this.staleSet.add(s);
         this.counters.staleEvents++;
-        this.emit("stale", { stream: s, lastUpdateAt: last, silentForMs: silent, thresholdMs: this.staleAfter });
+        this.emit("stale", {
+          stream: s,
+          lastUpdateAt: last,
+          silentForMs: silent,
+          thresholdMs: this.staleAfter,
+        });
       }
     }
     if (reconnect) {

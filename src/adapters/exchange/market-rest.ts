@@ -112,7 +112,10 @@ export class MarketRest {
         minNotional: (f("NOTIONAL") ?? f("MIN_NOTIONAL"))?.minNotional,
       });
     }
-    const weight = (body?.rateLimits ?? []).find((r: any) => r.rateLimitType === "REQUEST_WEIGHT" && r.interval === "MINUTE" && Number(r.intervalNum) === 1);
+    const weight = (body?.rateLimits ?? []).find(
+      (r: any) =>
+        r.rateLimitType === "REQUEST_WEIGHT" && r.interval === "MINUTE" && Number(r.intervalNum) === 1,
+    );
     if (weight) this.governor.setLimit(Number(weight.limit));
     this.info = { at: Date.now(), symbols: out };
     return out;
@@ -131,7 +134,12 @@ export class MarketRest {
     if (q.startTime !== undefined) params.startTime = q.startTime;
     if (q.endTime !== undefined) params.endTime = q.endTime;
     const rows: any = await this.call(WEIGHTS.klines, () => (this.ex as any).publicGetKlines(params));
-    if (!Array.isArray(rows)) throw new AuraError("EXCHANGE_UNAVAILABLE", "exchange answered klines with something that is not a list", { retryable: true });
+    if (!Array.isArray(rows))
+      throw new AuraError(
+        "EXCHANGE_UNAVAILABLE",
+        "exchange answered klines with something that is not a list",
+        { retryable: true },
+      );
     return rows.map((r: unknown[]) => candleFromRow(normalizeRow(r)));
   }
 
@@ -139,11 +147,23 @@ export class MarketRest {
    * Every kline with open time in [from, to], fetched page by page (1000 per request) in order;
    * `onPage` sees each page as it arrives. Stops early when the exchange has nothing newer.
    */
-  async klinesRange(symbol: string, interval: string, from: number, to: number, onPage?: (rows: MarketCandle[]) => void | Promise<void>): Promise<MarketCandle[]> {
+  async klinesRange(
+    symbol: string,
+    interval: string,
+    from: number,
+    to: number,
+    onPage?: (rows: MarketCandle[]) => void | Promise<void>,
+  ): Promise<MarketCandle[]> {
     const out: MarketCandle[] = [];
     let start = from;
     while (start <= to) {
-      const page = await this.klines({ symbol, interval, startTime: start, endTime: to, limit: MAX_KLINES_PER_REQUEST });
+      const page = await this.klines({
+        symbol,
+        interval,
+        startTime: start,
+        endTime: to,
+        limit: MAX_KLINES_PER_REQUEST,
+      });
       if (page.length === 0) break;
       if (onPage) await onPage(page);
       else out.push(...page);
@@ -206,5 +226,18 @@ export class MarketRest {
 /** Binance rows are [number, string×5, number, string, number, string, string, string]; keep that shape. */
 function normalizeRow(r: unknown[]): RawKlineRow {
   const s = (v: unknown) => (typeof v === "string" ? v : String(v));
-  return [Number(r[0]), s(r[1]), s(r[2]), s(r[3]), s(r[4]), s(r[5]), Number(r[6]), s(r[7]), Number(r[8]), s(r[9]), s(r[10]), "0"];
+  return [
+    Number(r[0]),
+    s(r[1]),
+    s(r[2]),
+    s(r[3]),
+    s(r[4]),
+    s(r[5]),
+    Number(r[6]),
+    s(r[7]),
+    Number(r[8]),
+    s(r[9]),
+    s(r[10]),
+    "0",
+  ];
 }

@@ -33,7 +33,10 @@ export function readKlineFile(file: string): KlineRow[] {
   const data: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
   if (!Array.isArray(data)) throw new Error(`${file}: expected a JSON array of kline rows`);
   data.forEach((r, i) => {
-    if (!isRow(r)) throw new Error(`${file}: row ${i} is not a Binance kline row [openTime, open, high, low, close, volume, closeTime, ...]`);
+    if (!isRow(r))
+      throw new Error(
+        `${file}: row ${i} is not a Binance kline row [openTime, open, high, low, close, volume, closeTime, ...]`,
+      );
   });
   return data as KlineRow[];
 }
@@ -59,7 +62,11 @@ export function loadKlines(root: string, opts: { symbol?: string; interval?: str
     add(symbol.toUpperCase(), interval, readKlineFile(abs));
   } else {
     const jsonFiles = (dir: string) =>
-      fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(dir, f));
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+        .map((f) => path.join(dir, f));
     const direct = jsonFiles(abs);
     if (direct.length > 0) {
       const interval = opts.interval ?? path.basename(abs);

@@ -102,6 +102,7 @@ export class CacherCandleCache implements CandleCache {
 /** Redis-backed when the broker's cacher is Redis, otherwise in memory. */
 export function createCandleCache(brokerCacher: unknown, capacity = 1000): CandleCache {
   const c = brokerCacher as (Cacher & { constructor?: { name?: string } }) | undefined;
-  if (c && /redis/i.test(c.constructor?.name ?? "") && typeof c.get === "function") return new CacherCandleCache(c, capacity);
+  if (c && /redis/i.test(c.constructor?.name ?? "") && typeof c.get === "function")
+    return new CacherCandleCache(c, capacity);
   return new MemoryCandleCache(capacity);
 }

@@ -2,7 +2,13 @@
 // interval), REST back-fill after gaps and reconnects, and throttled intrabar updates. It decides
 // nothing itself: the tracker (src/core/market/series.ts) says what to publish, fetch or report,
 // and this file carries those actions out in order.
-import type { CandleClosedEvent, CandleUpdatedEvent, DataGapEvent, DataStaleEvent, MarketCandle } from "../../core/market/events";
+import type {
+  CandleClosedEvent,
+  CandleUpdatedEvent,
+  DataGapEvent,
+  DataStaleEvent,
+  MarketCandle,
+} from "../../core/market/events";
 import { CandleSeries, slotCount, type BackfillRequest, type SeriesAction } from "../../core/market/series";
 import { intervalMs } from "../../core/market/symbols";
 import { backoffDelay, type BackoffOptions } from "../exchange/backoff";
@@ -32,7 +38,12 @@ export interface FeedOptions {
   maxBackfillAttempts?: number;
   /** a disconnected stream counts as degraded after this long (reconnects inside it are routine) */
   degradedAfterMs?: number;
-  log?: { info(...a: any[]): void; warn(...a: any[]): void; debug(...a: any[]): void; error(...a: any[]): void };
+  log?: {
+    info(...a: any[]): void;
+    warn(...a: any[]): void;
+    debug(...a: any[]): void;
+    error(...a: any[]): void;
+  };
 }
 
 interface SeriesState {
@@ -125,7 +136,11 @@ export class MarketFeed {
         symbol,
         interval,
         stream,
-        tracker: new CandleSeries({ intervalMs: iv, maxResumeCandles: this.o.maxResumeCandles, maxBackfillAttempts: this.o.maxBackfillAttempts }),
+        tracker: new CandleSeries({
+          intervalMs: iv,
+          maxResumeCandles: this.o.maxResumeCandles,
+          maxBackfillAttempts: this.o.maxBackfillAttempts,
+        }),
         ready: Promise.resolve(),
         stopped: false,
         lastUpdateEmit: 0,
@@ -141,7 +156,10 @@ export class MarketFeed {
       };
       state.ready = (async () => {
         const stored = await this.o.resumeAfter?.(symbol, interval).catch((e) => {
-          this.log.warn({ symbol, interval, err: e.message }, "could not read the newest stored candle; the series starts at the first live candle");
+          this.log.warn(
+            { symbol, interval, err: e.message },
+            "could not read the newest stored candle; the series starts at the first live candle",
+          );
           return undefined;
         });
         // a series restarted in this process continues after what it already published, even if
@@ -150,7 +168,12 @@ export class MarketFeed {
         let resume = stored === undefined ? known : known === undefined ? stored : Math.max(stored, known);
         if (resume === undefined) resume = await this.anchor(symbol, interval);
         if (resume !== undefined) {
-          state.tracker = new CandleSeries({ intervalMs: iv, resumeAfter: resume, maxResumeCandles: this.o.maxResumeCandles, maxBackfillAttempts: this.o.maxBackfillAttempts });
+          state.tracker = new CandleSeries({
+            intervalMs: iv,
+            resumeAfter: resume,
+            maxResumeCandles: this.o.maxResumeCandles,
+            maxBackfillAttempts: this.o.maxBackfillAttempts,
+          });
         }
       })();
       s = state;
@@ -172,7 +195,10 @@ export class MarketFeed {
       // the newest row may still be forming; the one before it is closed
       return rows.length >= 2 ? rows[rows.length - 2].openTime : undefined;
     } catch (e: any) {
-      this.log.warn({ symbol, interval, err: e.message }, "could not read the newest candle; the series starts at the first live candle");
+      this.log.warn(
+        { symbol, interval, err: e.message },
+        "could not read the newest candle; the series starts at the first live candle",
+      );
       return undefined;
     }
   }
@@ -220,14 +246,21 @@ export class MarketFeed {
     const reasons: string[] = [];
     if (this.series.size > 0) {
       const st = this.o.stream.stats();
-      if (!st.connected && st.disconnectedSince !== undefined && Date.now() - st.disconnectedSince > this.degradedAfter) {
-        reasons.push(`market stream disconnected for ${Math.round((Date.now() - st.disconnectedSince) / 1000)} s`);
+      if (
+        !st.connected &&
+        st.disconnectedSince !== undefined &&
+        Date.now() - st.disconnectedSince > this.degradedAfter
+      ) {
+        reasons.push(
+          `market stream disconnected for ${Math.round((Date.now() - st.disconnectedSince) / 1000)} s`,
+        );
       }
     }
     for (const [k, s] of this.series) {
       if (s.stale) reasons.push(`${k}: no data (stale)`);
       const snap = s.tracker.snapshot();
-      if (s.tracker.blocked && snap.attempts >= 2) reasons.push(`${k}: back-fill failing (${snap.attempts} attempts)`);
+      if (s.tracker.blocked && snap.attempts >= 2)
+        reasons.push(`${k}: back-fill failing (${snap.attempts} attempts)`);
     }
     return { status: reasons.length ? "degraded" : "up", reasons };
   }
@@ -255,7 +288,13 @@ export class MarketFeed {
     const s = this.byStream.get(info.stream);
     if (!s || s.stopped) return;
     s.stale = true;
-    this.o.publisher.stale({ symbol: s.symbol, interval: s.interval, lastUpdateAt: info.lastUpdateAt, silentForMs: info.silentForMs, thresholdMs: info.thresholdMs });
+    this.o.publisher.stale({
+      symbol: s.symbol,
+      interval: s.interval,
+      lastUpdateAt: info.lastUpdateAt,
+      silentForMs: info.silentForMs,
+      thresholdMs: info.thresholdMs,
+    });
   }
 
   private throttleUpdate(s: SeriesState, c: MarketCandle): void {
@@ -270,14 +309,17 @@ export class MarketFeed {
     }
     s.pendingUpdate = c;
     if (!s.updateTimer) {
-      s.updateTimer = setTimeout(() => {
-        s.updateTimer = undefined;
-        const p = s.pendingUpdate;
-        s.pendingUpdate = undefined;
-        if (!p || s.stopped) return;
-        s.lastUpdateEmit = Date.now();
-        this.o.publisher.updated({ symbol: s.symbol, interval: s.interval, candle: p });
-      }, Math.max(0, wait));
+      s.updateTimer = setTimeout(
+        () => {
+          s.updateTimer = undefined;
+          const p = s.pendingUpdate;
+          s.pendingUpdate = undefined;
+          if (!p || s.stopped) return;
+          s.lastUpdateEmit = Date.now();
+          this.o.publisher.updated({ symbol: s.symbol, interval: s.interval, candle: p });
+        },
+        Math.max(0, wait),
+      );
       s.updateTimer.unref();
     }
   }
@@ -297,7 +339,14 @@ export class MarketFeed {
         case "gap":
           s.gaps++;
           this.lastKnown.set(this.key(s.symbol, s.interval), a.to);
-          this.o.publisher.gap({ symbol: s.symbol, interval: s.interval, from: a.from, to: a.to, missing: a.missing, reason: a.reason });
+          this.o.publisher.gap({
+            symbol: s.symbol,
+            interval: s.interval,
+            from: a.from,
+            to: a.to,
+            missing: a.missing,
+            reason: a.reason,
+          });
           break;
         case "backfill":
           this.scheduleBackfill(s, a.request);
@@ -327,15 +376,28 @@ export class MarketFeed {
     const tracker = s.tracker;
     s.backfilling = true;
     try {
-      const limit = req.to === undefined ? 1000 : Math.min(1000, slotCount(req.from, req.to, tracker.intervalMs));
-      const rows = await this.o.rest.klines({ symbol: s.symbol, interval: s.interval, startTime: req.from, endTime: req.to, limit });
+      const limit =
+        req.to === undefined ? 1000 : Math.min(1000, slotCount(req.from, req.to, tracker.intervalMs));
+      const rows = await this.o.rest.klines({
+        symbol: s.symbol,
+        interval: s.interval,
+        startTime: req.from,
+        endTime: req.to,
+        limit,
+      });
       if (s.stopped || tracker !== s.tracker) return;
-      this.log.debug({ symbol: s.symbol, interval: s.interval, from: req.from, to: req.to, rows: rows.length }, "back-fill answered");
+      this.log.debug(
+        { symbol: s.symbol, interval: s.interval, from: req.from, to: req.to, rows: rows.length },
+        "back-fill answered",
+      );
       this.run(s, tracker.backfilled(req, rows));
     } catch (e: any) {
       if (s.stopped || tracker !== s.tracker) return;
       s.lastError = `back-fill failed: ${e.message}`;
-      this.log.warn({ symbol: s.symbol, interval: s.interval, attempt: req.attempt, err: e.message }, "back-fill request failed; retrying with backoff");
+      this.log.warn(
+        { symbol: s.symbol, interval: s.interval, attempt: req.attempt, err: e.message },
+        "back-fill request failed; retrying with backoff",
+      );
       this.run(s, tracker.backfillFailed(req));
     } finally {
       s.backfilling = false;

@@ -69,7 +69,9 @@ interface Window {
 }
 
 function clip(rows: MarketCandle[], w: Window, limit: number): MarketCandle[] {
-  const inside = rows.filter((c) => (w.lo === undefined || c.openTime >= w.lo) && (w.hi === undefined || c.openTime <= w.hi));
+  const inside = rows.filter(
+    (c) => (w.lo === undefined || c.openTime >= w.lo) && (w.hi === undefined || c.openTime <= w.hi),
+  );
   return w.pick === "asc" ? inside.slice(0, limit) : inside.slice(Math.max(0, inside.length - limit));
 }
 
@@ -85,14 +87,21 @@ export class CandleHistory {
 
   async candles(q: CandlesQuery): Promise<CandlesResult> {
     const { symbol, interval, intervalMs: iv, limit } = q;
-    const out = (candles: MarketCandle[], source: CandleSource, complete = true): CandlesResult => ({ symbol, interval, candles, source, complete });
+    const out = (candles: MarketCandle[], source: CandleSource, complete = true): CandlesResult => ({
+      symbol,
+      interval,
+      candles,
+      source,
+      complete,
+    });
     const from = q.from === undefined ? undefined : alignUp(q.from, iv);
     const to = q.to === undefined ? undefined : alignDown(q.to, iv);
     if (from !== undefined && to !== undefined && from > to) return out([], "database");
 
     const live = this.d.livePublished(symbol, interval);
     let w: Window;
-    if (from !== undefined) w = { lo: from, hi: Math.min(to ?? Number.POSITIVE_INFINITY, from + (limit - 1) * iv), pick: "asc" };
+    if (from !== undefined)
+      w = { lo: from, hi: Math.min(to ?? Number.POSITIVE_INFINITY, from + (limit - 1) * iv), pick: "asc" };
     // like Binance: "to" alone means the newest `limit` candles at or before it
     else if (to !== undefined) w = { lo: undefined, hi: to, pick: "desc" };
     else w = { lo: undefined, hi: undefined, pick: "desc" };
@@ -106,7 +115,12 @@ export class CandleHistory {
     // 1. cache: a window inside what is cached
     if (w.lo !== undefined && w.hi !== undefined && Number.isFinite(w.hi)) {
       const cached = await this.d.cache.get(symbol, interval);
-      if (cached && cached.length && cached[0].openTime <= w.lo && w.hi <= cached[cached.length - 1].openTime) {
+      if (
+        cached &&
+        cached.length &&
+        cached[0].openTime <= w.lo &&
+        w.hi <= cached[cached.length - 1].openTime
+      ) {
         return out(clip(cached as MarketCandle[], w, limit), "cache");
       }
     }
@@ -122,7 +136,8 @@ export class CandleHistory {
         if (stored.length >= Math.min(limit, expected)) return out(stored, "database");
       } else if (hi !== undefined && stored.length === limit && stored[limit - 1].openTime === hi) {
         const first = stored[0].openTime;
-        if (slotCount(first, hi, iv) - this.d.gaps.countIn(symbol, interval, first, hi) === limit) return out(stored, "database");
+        if (slotCount(first, hi, iv) - this.d.gaps.countIn(symbol, interval, first, hi) === limit)
+          return out(stored, "database");
       }
     }
 
@@ -133,7 +148,10 @@ export class CandleHistory {
         try {
           await this.d.store.insert(symbol, interval, fetched);
         } catch (e: any) {
-          this.d.log?.warn({ symbol, interval, err: e.message }, "could not store klines fetched for a history read");
+          this.d.log?.warn(
+            { symbol, interval, err: e.message },
+            "could not store klines fetched for a history read",
+          );
         }
       }
       return out(clip(merge(fetched, stored), w, limit), "exchange");
@@ -141,17 +159,32 @@ export class CandleHistory {
       if (w.lo === undefined && w.hi === undefined) {
         stored = await this.d.store.range(symbol, interval, { limit, pick: "desc" });
       }
-      this.d.log?.warn({ symbol, interval, err: e.message }, "exchange unavailable for a history read; answering from the database");
+      this.d.log?.warn(
+        { symbol, interval, err: e.message },
+        "exchange unavailable for a history read; answering from the database",
+      );
       return out(stored, "database", false);
     }
   }
 
-  private async fetchClosed(symbol: string, interval: string, iv: number, w: Window, limit: number): Promise<MarketCandle[]> {
+  private async fetchClosed(
+    symbol: string,
+    interval: string,
+    iv: number,
+    w: Window,
+    limit: number,
+  ): Promise<MarketCandle[]> {
     const rest = this.d.rest;
     let rows: MarketCandle[];
     if (w.lo !== undefined) {
       const hi = w.hi !== undefined && Number.isFinite(w.hi) ? w.hi : w.lo + (limit - 1) * iv;
-      rows = await rest.klines({ symbol, interval, startTime: w.lo, endTime: hi + iv, limit: Math.min(1000, slotCount(w.lo, hi, iv) + 1) });
+      rows = await rest.klines({
+        symbol,
+        interval,
+        startTime: w.lo,
+        endTime: hi + iv,
+        limit: Math.min(1000, slotCount(w.lo, hi, iv) + 1),
+      });
     } else if (w.hi !== undefined) {
       rows = await rest.klines({ symbol, interval, endTime: w.hi + iv, limit: Math.min(1000, limit + 1) });
     } else {
@@ -168,7 +201,12 @@ export class CandleHistory {
     // separately unless the extra slot beyond the window came back: its close time cannot be
     // compared with a server clock (the simulator's replay time is not its wall time).
     const newest = rows[rows.length - 1].openTime;
-    const wantedHi = w.hi !== undefined && Number.isFinite(w.hi) ? w.hi : w.lo !== undefined ? w.lo + (limit - 1) * iv : Number.POSITIVE_INFINITY;
+    const wantedHi =
+      w.hi !== undefined && Number.isFinite(w.hi)
+        ? w.hi
+        : w.lo !== undefined
+          ? w.lo + (limit - 1) * iv
+          : Number.POSITIVE_INFINITY;
     if (newest > wantedHi) return rows.filter((c) => c.openTime < newest);
     const probe = await rest.klines({ symbol, interval, startTime: newest + 1, limit: 1 });
     return probe.length > 0 ? rows : rows.slice(0, -1);

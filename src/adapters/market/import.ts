@@ -95,7 +95,8 @@ export async function importHistory(o: ImportOptions): Promise<ImportSummary> {
   const last = await o.store.lastOpenTime(o.symbol, o.interval, from, to);
   const holes: { from: number; to: number }[] = [];
   if (last !== undefined) {
-    const first = (await o.store.range(o.symbol, o.interval, { from, to, limit: 1, pick: "asc" }))[0]?.openTime;
+    const first = (await o.store.range(o.symbol, o.interval, { from, to, limit: 1, pick: "asc" }))[0]
+      ?.openTime;
     if (first !== undefined && first > from) holes.push({ from, to: first - iv });
     holes.push(...(await o.store.holes(o.symbol, o.interval, iv, from, last)));
   }
@@ -122,7 +123,13 @@ export async function importHistory(o: ImportOptions): Promise<ImportSummary> {
       });
     };
     while (start <= b && !o.signal?.aborted) {
-      const page = await o.rest.klines({ symbol: o.symbol, interval: o.interval, startTime: start, endTime: b, limit: pageLimit });
+      const page = await o.rest.klines({
+        symbol: o.symbol,
+        interval: o.interval,
+        startTime: start,
+        endTime: b,
+        limit: pageLimit,
+      });
       if (page.length === 0) {
         if (repair) exchangeGaps += slotCount(start, b, iv);
         else endedAt = start - iv;
@@ -139,7 +146,12 @@ export async function importHistory(o: ImportOptions): Promise<ImportSummary> {
         start = newest;
         continue;
       }
-      const probe = await o.rest.klines({ symbol: o.symbol, interval: o.interval, startTime: newest + 1, limit: 1 });
+      const probe = await o.rest.klines({
+        symbol: o.symbol,
+        interval: o.interval,
+        startTime: newest + 1,
+        limit: 1,
+      });
       if (probe.length > 0) {
         await write(page);
         if (newest < b) exchangeGaps += slotCount(newest + iv, Math.min(b, probe[0].openTime - iv), iv);
@@ -186,16 +198,31 @@ export interface LoadSummary {
 }
 
 /** Loads klines files in the bundled format (a file, a <SYMBOL>/<interval> dir, or a tree of them). */
-export async function loadKlineFiles(store: KlineStore, path: string, opts: { symbol?: string; interval?: string } = {}): Promise<LoadSummary> {
+export async function loadKlineFiles(
+  store: KlineStore,
+  path: string,
+  opts: { symbol?: string; interval?: string } = {},
+): Promise<LoadSummary> {
   const t0 = Date.now();
   const series = loadKlines(path, opts);
-  if (series.length === 0) throw new Error(`no klines files found under ${path} (expected <SYMBOL>/<interval>/*.json or a single .json file)`);
+  if (series.length === 0)
+    throw new Error(
+      `no klines files found under ${path} (expected <SYMBOL>/<interval>/*.json or a single .json file)`,
+    );
   const out: LoadSummary["series"] = [];
   for (const s of series) {
-    if (!intervalMs(s.interval)) throw new Error(`${s.symbol}: interval folder '${s.interval}' is not a kline interval (1m, 1h, 1d, …)`);
+    if (!intervalMs(s.interval))
+      throw new Error(`${s.symbol}: interval folder '${s.interval}' is not a kline interval (1m, 1h, 1d, …)`);
     const rows = s.rows.map((r) => candleFromRow(r as unknown as RawKlineRow));
     const inserted = await store.insert(s.symbol, s.interval, rows);
-    out.push({ symbol: s.symbol, interval: s.interval, rows: rows.length, inserted, first: rows[0]?.openTime ?? 0, last: rows[rows.length - 1]?.openTime ?? 0 });
+    out.push({
+      symbol: s.symbol,
+      interval: s.interval,
+      rows: rows.length,
+      inserted,
+      first: rows[0]?.openTime ?? 0,
+      last: rows[rows.length - 1]?.openTime ?? 0,
+    });
   }
   return { series: out, durationMs: Date.now() - t0 };
 }

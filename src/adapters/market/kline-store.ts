@@ -22,7 +22,8 @@ export const COPY_THRESHOLD = 2000;
 /** Rows per COPY + INSERT … SELECT round (bounds the temp table and the transaction). */
 export const COPY_CHUNK = 50_000;
 
-const COLUMNS = "symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote";
+const COLUMNS =
+  "symbol, interval, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote";
 // decimals as Binance sends them; anything else must not reach COPY's text format
 const DECIMAL_RE = /^-?[0-9]+(\.[0-9]+)?$/;
 const NAME_RE = /^[A-Za-z0-9]{1,32}$/;
@@ -57,7 +58,8 @@ function copyFrom(client: any, sql: string, chunks: Buffer[]): Promise<void> {
 }
 
 function copyChunks(symbol: string, interval: string, rows: readonly MarketCandle[]): Buffer[] {
-  if (!NAME_RE.test(symbol) || !NAME_RE.test(interval)) throw new Error(`invalid series name ${symbol} ${interval}`);
+  if (!NAME_RE.test(symbol) || !NAME_RE.test(interval))
+    throw new Error(`invalid series name ${symbol} ${interval}`);
   const out: Buffer[] = [];
   let lines: string[] = [];
   const head = `${symbol}\t${interval}\t`;
@@ -80,7 +82,9 @@ function copyChunks(symbol: string, interval: string, rows: readonly MarketCandl
     ) {
       throw new Error(`kline ${symbol} ${interval} ${c.openTime} has a field that is not a number`);
     }
-    lines.push(`${head}${c.openTime}\t${c.closeTime}\t${c.open}\t${c.high}\t${c.low}\t${c.close}\t${c.volume}\t${q}\t${c.trades ?? 0}\t${tb}\t${tq}\n`);
+    lines.push(
+      `${head}${c.openTime}\t${c.closeTime}\t${c.open}\t${c.high}\t${c.low}\t${c.close}\t${c.volume}\t${q}\t${c.trades ?? 0}\t${tb}\t${tq}\n`,
+    );
     if (lines.length === 5000) {
       out.push(Buffer.from(lines.join("")));
       lines = [];
@@ -135,7 +139,11 @@ export class KlineStore {
    * there first, or the batch repeats an open time) rolls that back and takes the general path:
    * COPY into a session temp table, then INSERT … SELECT … ON CONFLICT DO NOTHING.
    */
-  private async insertByCopy(symbol: string, interval: string, candles: readonly MarketCandle[]): Promise<number> {
+  private async insertByCopy(
+    symbol: string,
+    interval: string,
+    candles: readonly MarketCandle[],
+  ): Promise<number> {
     const cm = (this.sequelize as any).connectionManager;
     const conn = await cm.getConnection({ type: "write" });
     let inserted = 0;
@@ -161,7 +169,10 @@ export class KlineStore {
           if (c.openTime > hi) hi = c.openTime;
         }
         const direct = await tx(async () => {
-          const seen = await conn.query(`SELECT 1 FROM klines WHERE symbol = $1 AND interval = $2 AND open_time BETWEEN $3 AND $4 LIMIT 1`, [symbol, interval, lo, hi]);
+          const seen = await conn.query(
+            `SELECT 1 FROM klines WHERE symbol = $1 AND interval = $2 AND open_time BETWEEN $3 AND $4 LIMIT 1`,
+            [symbol, interval, lo, hi],
+          );
           if (seen.rowCount > 0) return false;
           await copyFrom(conn, `COPY klines (${COLUMNS}) FROM STDIN`, chunks);
           return true;
@@ -174,9 +185,13 @@ export class KlineStore {
           continue;
         }
         inserted += await tx(async () => {
-          await conn.query(`CREATE TEMP TABLE IF NOT EXISTS aura_klines_in (LIKE klines INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
+          await conn.query(
+            `CREATE TEMP TABLE IF NOT EXISTS aura_klines_in (LIKE klines INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+          );
           await copyFrom(conn, `COPY aura_klines_in (${COLUMNS}) FROM STDIN`, chunks);
-          const r = await conn.query(`INSERT INTO klines (${COLUMNS}) SELECT ${COLUMNS} FROM aura_klines_in ON CONFLICT (symbol, interval, open_time) DO NOTHING`);
+          const r = await conn.query(
+            `INSERT INTO klines (${COLUMNS}) SELECT ${COLUMNS} FROM aura_klines_in ON CONFLICT (symbol, interval, open_time) DO NOTHING`,
+          );
           return r.rowCount ?? 0;
         });
       }
@@ -186,7 +201,11 @@ export class KlineStore {
     return inserted;
   }
 
-  private async insertByUnnest(symbol: string, interval: string, candles: readonly MarketCandle[]): Promise<number> {
+  private async insertByUnnest(
+    symbol: string,
+    interval: string,
+    candles: readonly MarketCandle[],
+  ): Promise<number> {
     let inserted = 0;
     for (let i = 0; i < candles.length; i += WRITE_CHUNK) {
       const part = candles.slice(i, i + WRITE_CHUNK);
@@ -206,7 +225,10 @@ export class KlineStore {
         cols[9][j] = c.takerBuyBase ?? "0";
         cols[10][j] = c.takerBuyQuote ?? "0";
       }
-      const [, meta]: any = await this.sequelize.query(INSERT_SQL, { bind: [symbol, interval, ...cols], type: QueryTypes.RAW });
+      const [, meta]: any = await this.sequelize.query(INSERT_SQL, {
+        bind: [symbol, interval, ...cols],
+        type: QueryTypes.RAW,
+      });
       inserted += typeof meta === "number" ? meta : typeof meta?.rowCount === "number" ? meta.rowCount : 0;
     }
     return inserted;
@@ -232,7 +254,12 @@ export class KlineStore {
   }
 
   /** Newest stored open time of a series (within [from, to] when given). */
-  async lastOpenTime(symbol: string, interval: string, from?: number, to?: number): Promise<number | undefined> {
+  async lastOpenTime(
+    symbol: string,
+    interval: string,
+    from?: number,
+    to?: number,
+  ): Promise<number | undefined> {
     const rows: any[] = await this.sequelize.query(
       `SELECT max(open_time) AS t FROM klines WHERE symbol = $1 AND interval = $2 AND open_time >= $3 AND open_time <= $4`,
       { bind: [symbol, interval, from ?? 0, to ?? Number.MAX_SAFE_INTEGER], type: QueryTypes.SELECT },
@@ -253,7 +280,13 @@ export class KlineStore {
    * on the series' interval grid. Holes before the first or after the last stored row are not
    * included: the caller knows the range it wants.
    */
-  async holes(symbol: string, interval: string, intervalMs: number, from: number, to: number): Promise<{ from: number; to: number }[]> {
+  async holes(
+    symbol: string,
+    interval: string,
+    intervalMs: number,
+    from: number,
+    to: number,
+  ): Promise<{ from: number; to: number }[]> {
     const rows: any[] = await this.sequelize.query(
       `SELECT open_time AS a, nxt AS b FROM (
          SELECT open_time, lead(open_time) OVER (ORDER BY open_time) AS nxt
@@ -265,12 +298,20 @@ export class KlineStore {
   }
 
   /** Series present in the table, with their extent (operators, `aura data` summaries). */
-  async series(): Promise<{ symbol: string; interval: string; first: number; last: number; count: number }[]> {
+  async series(): Promise<
+    { symbol: string; interval: string; first: number; last: number; count: number }[]
+  > {
     const rows: any[] = await this.sequelize.query(
       `SELECT symbol, interval, min(open_time) AS first, max(open_time) AS last, count(*)::int AS n FROM klines GROUP BY symbol, interval ORDER BY symbol, interval`,
       { type: QueryTypes.SELECT },
     );
-    return rows.map((r) => ({ symbol: r.symbol, interval: r.interval, first: Number(r.first), last: Number(r.last), count: Number(r.n) }));
+    return rows.map((r) => ({
+      symbol: r.symbol,
+      interval: r.interval,
+      first: Number(r.first),
+      last: Number(r.last),
+      count: Number(r.n),
+    }));
   }
 }
 
@@ -365,10 +406,13 @@ export class BatchedKlineWriter {
     await this.flushing;
     if (this.size > 0 && !this.timer) {
       // retry failed rows later, not in a tight loop
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, Math.max(this.maxDelay, 1000));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          void this.flush();
+        },
+        Math.max(this.maxDelay, 1000),
+      );
       this.timer.unref();
     }
   }

@@ -128,13 +128,23 @@ async function initialise(pgDir: string, creds: Credentials, log: Log): Promise<
 function loadCredentials(dataDir: string): Credentials {
   const file = path.join(dataDir, "pg-credentials.json");
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, "utf8"));
-  const creds: Credentials = { user: "aura", password: crypto.randomBytes(18).toString("base64url"), database: "aura" };
+  const creds: Credentials = {
+    user: "aura",
+    password: crypto.randomBytes(18).toString("base64url"),
+    database: "aura",
+  };
   fs.writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
   return creds;
 }
 
 async function ensureDatabase(port: number, creds: Credentials): Promise<void> {
-  const client = new Client({ host: "127.0.0.1", port, user: creds.user, password: creds.password, database: "postgres" });
+  const client = new Client({
+    host: "127.0.0.1",
+    port,
+    user: creds.user,
+    password: creds.password,
+    database: "postgres",
+  });
   await client.connect();
   try {
     const r = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [creds.database]);
@@ -146,7 +156,10 @@ async function ensureDatabase(port: number, creds: Credentials): Promise<void> {
   }
 }
 
-export async function startEmbeddedPostgres(dataDirIn: string, log: Log = () => {}): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  dataDirIn: string,
+  log: Log = () => {},
+): Promise<EmbeddedPostgres> {
   const dataDir = path.resolve(dataDirIn);
   fs.mkdirSync(dataDir, { recursive: true });
   const asRoot = os.userInfo().uid === 0;
@@ -186,10 +199,15 @@ export async function startEmbeddedPostgres(dataDirIn: string, log: Log = () => 
         bins.pg_ctl,
         [
           "start",
-          "-D", pgDir,
-          "-w", "-t", "60",
-          "-l", logFile,
-          "-o", `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+          "-D",
+          pgDir,
+          "-w",
+          "-t",
+          "60",
+          "-l",
+          logFile,
+          "-o",
+          `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
         ],
         { ...runAs, env: { ...process.env, LC_MESSAGES: "C" } },
       );
@@ -199,7 +217,9 @@ export async function startEmbeddedPostgres(dataDirIn: string, log: Log = () => 
     } catch (err: any) {
       // Another AURA process may have won the race for this data dir, or the port was taken.
       if (attempt === 4) {
-        const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n") : "";
+        const tail = fs.existsSync(logFile)
+          ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n")
+          : "";
         throw new Error(`could not start embedded PostgreSQL in ${pgDir}: ${err.message}\n${tail}`);
       }
       await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
@@ -217,8 +237,8 @@ export async function startEmbeddedPostgres(dataDirIn: string, log: Log = () => 
       async stop() {
         if (stopped || !startedByUs) return;
         stopped = true;
-        await execFileAsync(bins.pg_ctl, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "30"], runAs).catch((e) =>
-          log(`stopping embedded PostgreSQL: ${e.message}`),
+        await execFileAsync(bins.pg_ctl, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "30"], runAs).catch(
+          (e) => log(`stopping embedded PostgreSQL: ${e.message}`),
         );
       },
     };

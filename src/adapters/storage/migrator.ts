@@ -51,7 +51,11 @@ export async function migrateUp(sequelize: Sequelize, log?: (msg: string) => voi
 }
 
 /** Reverts `steps` migrations (default 1), or all of them with steps = "all". */
-export async function migrateDown(sequelize: Sequelize, steps: number | "all" = 1, log?: (msg: string) => void): Promise<string[]> {
+export async function migrateDown(
+  sequelize: Sequelize,
+  steps: number | "all" = 1,
+  log?: (msg: string) => void,
+): Promise<string[]> {
   return withLock(sequelize, async () => {
     const m = createMigrator(sequelize, log);
     const done = steps === "all" ? await m.down({ to: 0 }) : await m.down({ step: steps });
@@ -59,7 +63,9 @@ export async function migrateDown(sequelize: Sequelize, steps: number | "all" = 
   });
 }
 
-export async function migrationStatus(sequelize: Sequelize): Promise<{ executed: string[]; pending: string[] }> {
+export async function migrationStatus(
+  sequelize: Sequelize,
+): Promise<{ executed: string[]; pending: string[] }> {
   const m = createMigrator(sequelize);
   return {
     executed: (await m.executed()).map((x) => x.name),

@@ -4,7 +4,23 @@
 import { Command, InvalidArgumentError } from "commander";
 import type { ImportProgress } from "../../adapters/market/import";
 
-const SUPPORTED = ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"];
+const SUPPORTED = [
+  "1s",
+  "1m",
+  "3m",
+  "5m",
+  "15m",
+  "30m",
+  "1h",
+  "2h",
+  "4h",
+  "6h",
+  "8h",
+  "12h",
+  "1d",
+  "3d",
+  "1w",
+];
 
 /** YYYY-MM-DD (UTC day), an ISO date-time, or epoch ms. `endOfDay` makes a bare date inclusive. */
 export function parseWhen(v: string, endOfDay = false): number {
@@ -16,7 +32,8 @@ export function parseWhen(v: string, endOfDay = false): number {
     return endOfDay ? t + 86_400_000 - 1 : t;
   }
   const t = Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(s) ? s : `${s}Z`);
-  if (Number.isNaN(t)) throw new InvalidArgumentError(`'${v}' is not a date (use 2023-01-01, 2023-01-01T12:00:00Z or epoch ms)`);
+  if (Number.isNaN(t))
+    throw new InvalidArgumentError(`'${v}' is not a date (use 2023-01-01, 2023-01-01T12:00:00Z or epoch ms)`);
   return t;
 }
 
@@ -27,7 +44,8 @@ function interval(v: string): string {
 
 function symbol(v: string): string {
   const s = v.trim().toUpperCase();
-  if (!/^[A-Z0-9]{2,20}$/.test(s)) throw new InvalidArgumentError("must be an exchange symbol such as BTCUSDT");
+  if (!/^[A-Z0-9]{2,20}$/.test(s))
+    throw new InvalidArgumentError("must be an exchange symbol such as BTCUSDT");
   return s;
 }
 
@@ -43,94 +61,141 @@ function progressBar(p: ImportProgress, startedAt: number): string {
 }
 
 export function register(program: Command): void {
-  const data = program.command("data").description("Market history in the database: import from the exchange, load klines files, status");
+  const data = program
+    .command("data")
+    .description("Market history in the database: import from the exchange, load klines files, status");
 
   data
     .command("import")
-    .description("Download klines from the exchange into the database (resumable: a rerun continues after the newest stored candle)")
+    .description(
+      "Download klines from the exchange into the database (resumable: a rerun continues after the newest stored candle)",
+    )
     .requiredOption("--symbol <symbol>", "exchange symbol, e.g. BTCUSDT", symbol)
     .requiredOption("--interval <interval>", `kline interval (${SUPPORTED.join(", ")})`, interval)
     .requiredOption("--from <date>", "first day (UTC, inclusive), ISO time or epoch ms")
     .option("--to <date>", "last day (UTC, inclusive), ISO time or epoch ms (default: now)")
     .option("--exchange <kind>", "sim | binance | binance-testnet (default: EXCHANGE, else sim)")
     .option("--json", "print the summary as JSON")
-    .action(async (opts: { symbol: string; interval: string; from: string; to?: string; exchange?: string; json?: boolean }) => {
-      const from = parseWhen(opts.from);
-      const to = opts.to ? parseWhen(opts.to, true) : Date.now();
-      if (from > to) throw new Error(`--from (${new Date(from).toISOString()}) is after --to (${new Date(to).toISOString()})`);
-      const { endpointsFor, parseExchangeKind } = require("../../adapters/exchange/config") as typeof import("../../adapters/exchange/config");
-      const { MarketRest } = require("../../adapters/exchange/market-rest") as typeof import("../../adapters/exchange/market-rest");
-      const { importHistory } = require("../../adapters/market/import") as typeof import("../../adapters/market/import");
-      const { KlineStore } = require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
-      const { openDatabase } = require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
-      const kind = parseExchangeKind(opts.exchange ?? process.env.EXCHANGE, opts.exchange ? "--exchange" : "EXCHANGE");
-      const endpoints = endpointsFor(kind);
-      // an import is a batch job: it may wait out several 429s rather than give up
-      const rest = new MarketRest({ endpoints, rateLimitRetries: 20, retries: 5 });
-      const db = await openDatabase({ log: (m: string) => process.stderr.write(m + "\n") });
-      const abort = new AbortController();
-      const onSignal = () => {
-        if (abort.signal.aborted) process.exit(130);
-        process.stderr.write("\ninterrupted: finishing the page being written (Ctrl-C again to quit now)\n");
-        abort.abort();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-      const tty = Boolean(process.stderr.isTTY);
-      const startedAt = Date.now();
-      try {
-        process.stderr.write(`importing ${opts.symbol} ${opts.interval} ${new Date(from).toISOString()} .. ${new Date(to).toISOString()} from ${endpoints.kind} (${endpoints.restBase})\n`);
-        const summary = await importHistory({
-          rest,
-          store: new KlineStore(db.sequelize),
-          symbol: opts.symbol,
-          interval: opts.interval,
-          from,
-          to,
-          signal: abort.signal,
-          onProgress: tty ? (p) => process.stderr.write(progressBar(p, startedAt)) : undefined,
-        });
-        if (tty) process.stderr.write("\n");
-        if (opts.json) console.log(JSON.stringify(summary));
-        else {
-          const resumed = summary.resumedFrom > summary.from ? ` (resumed at ${new Date(summary.resumedFrom).toISOString()})` : "";
-          console.log(
-            `${summary.symbol} ${summary.interval}: ${summary.inserted} new candles stored, ${summary.fetched} fetched in ${summary.requests} requests, ` +
-              `${(summary.durationMs / 1000).toFixed(1)} s${resumed}` +
-              (summary.exchangeGaps ? `; the exchange has no candles for ${summary.exchangeGaps} open times in the range` : "") +
-              (summary.rateLimited ? `; waited out ${summary.rateLimited} rate-limit answers` : "") +
-              (summary.endedAt !== undefined && summary.endedAt < summary.to ? `; the exchange has nothing after ${new Date(summary.endedAt).toISOString()} yet` : ""),
+    .action(
+      async (opts: {
+        symbol: string;
+        interval: string;
+        from: string;
+        to?: string;
+        exchange?: string;
+        json?: boolean;
+      }) => {
+        const from = parseWhen(opts.from);
+        const to = opts.to ? parseWhen(opts.to, true) : Date.now();
+        if (from > to)
+          throw new Error(
+            `--from (${new Date(from).toISOString()}) is after --to (${new Date(to).toISOString()})`,
           );
+        const { endpointsFor, parseExchangeKind } =
+          require("../../adapters/exchange/config") as typeof import("../../adapters/exchange/config");
+        const { MarketRest } =
+          require("../../adapters/exchange/market-rest") as typeof import("../../adapters/exchange/market-rest");
+        const { importHistory } =
+          require("../../adapters/market/import") as typeof import("../../adapters/market/import");
+        const { KlineStore } =
+          require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
+        const { openDatabase } =
+          require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
+        const kind = parseExchangeKind(
+          opts.exchange ?? process.env.EXCHANGE,
+          opts.exchange ? "--exchange" : "EXCHANGE",
+        );
+        const endpoints = endpointsFor(kind);
+        // an import is a batch job: it may wait out several 429s rather than give up
+        const rest = new MarketRest({ endpoints, rateLimitRetries: 20, retries: 5 });
+        const db = await openDatabase({ log: (m: string) => process.stderr.write(m + "\n") });
+        const abort = new AbortController();
+        const onSignal = () => {
+          if (abort.signal.aborted) process.exit(130);
+          process.stderr.write(
+            "\ninterrupted: finishing the page being written (Ctrl-C again to quit now)\n",
+          );
+          abort.abort();
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+        const tty = Boolean(process.stderr.isTTY);
+        const startedAt = Date.now();
+        try {
+          process.stderr.write(
+            `importing ${opts.symbol} ${opts.interval} ${new Date(from).toISOString()} .. ${new Date(to).toISOString()} from ${endpoints.kind} (${endpoints.restBase})\n`,
+          );
+          const summary = await importHistory({
+            rest,
+            store: new KlineStore(db.sequelize),
+            symbol: opts.symbol,
+            interval: opts.interval,
+            from,
+            to,
+            signal: abort.signal,
+            onProgress: tty ? (p) => process.stderr.write(progressBar(p, startedAt)) : undefined,
+          });
+          if (tty) process.stderr.write("\n");
+          if (opts.json) console.log(JSON.stringify(summary));
+          else {
+            const resumed =
+              summary.resumedFrom > summary.from
+                ? ` (resumed at ${new Date(summary.resumedFrom).toISOString()})`
+                : "";
+            console.log(
+              `${summary.symbol} ${summary.interval}: ${summary.inserted} new candles stored, ${summary.fetched} fetched in ${summary.requests} requests, ` +
+                `${(summary.durationMs / 1000).toFixed(1)} s${resumed}` +
+                (summary.exchangeGaps
+                  ? `; the exchange has no candles for ${summary.exchangeGaps} open times in the range`
+                  : "") +
+                (summary.rateLimited ? `; waited out ${summary.rateLimited} rate-limit answers` : "") +
+                (summary.endedAt !== undefined && summary.endedAt < summary.to
+                  ? `; the exchange has nothing after ${new Date(summary.endedAt).toISOString()} yet`
+                  : ""),
+            );
+          }
+          if (summary.interrupted) {
+            process.stderr.write(
+              "stopped before the end: run the same command again to continue where it stopped\n",
+            );
+            process.exitCode = 130;
+          }
+        } finally {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          await db.close();
         }
-        if (summary.interrupted) {
-          process.stderr.write("stopped before the end: run the same command again to continue where it stopped\n");
-          process.exitCode = 130;
-        }
-      } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        await db.close();
-      }
-    });
+      },
+    );
 
   data
     .command("load")
-    .description("Load klines files in the bundled format (<SYMBOL>/<interval>/*.json, one such folder, or one file) into the database")
+    .description(
+      "Load klines files in the bundled format (<SYMBOL>/<interval>/*.json, one such folder, or one file) into the database",
+    )
     .argument("<path>", "directory or file")
     .option("--symbol <symbol>", "symbol, when the path does not say it", symbol)
     .option("--interval <interval>", "interval, when the path does not say it", interval)
     .option("--json", "print the summary as JSON")
     .action(async (path: string, opts: { symbol?: string; interval?: string; json?: boolean }) => {
-      const { loadKlineFiles } = require("../../adapters/market/import") as typeof import("../../adapters/market/import");
-      const { KlineStore } = require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
-      const { openDatabase } = require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
+      const { loadKlineFiles } =
+        require("../../adapters/market/import") as typeof import("../../adapters/market/import");
+      const { KlineStore } =
+        require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
+      const { openDatabase } =
+        require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
       const db = await openDatabase({ log: (m: string) => process.stderr.write(m + "\n") });
       try {
-        const summary = await loadKlineFiles(new KlineStore(db.sequelize), path, { symbol: opts.symbol, interval: opts.interval });
+        const summary = await loadKlineFiles(new KlineStore(db.sequelize), path, {
+          symbol: opts.symbol,
+          interval: opts.interval,
+        });
         if (opts.json) console.log(JSON.stringify(summary));
         else {
           for (const s of summary.series) {
-            console.log(`${s.symbol} ${s.interval}: ${s.rows} candles read, ${s.inserted} new (${new Date(s.first).toISOString()} .. ${new Date(s.last).toISOString()})`);
+            console.log(
+              `${s.symbol} ${s.interval}: ${s.rows} candles read, ${s.inserted} new (${new Date(s.first).toISOString()} .. ${new Date(s.last).toISOString()})`,
+            );
           }
           console.log(`done in ${(summary.durationMs / 1000).toFixed(1)} s`);
         }
@@ -144,14 +209,20 @@ export function register(program: Command): void {
     .description("List the stored kline series with their first and last candle")
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {
-      const { KlineStore } = require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
-      const { openDatabase } = require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
+      const { KlineStore } =
+        require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
+      const { openDatabase } =
+        require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
       const db = await openDatabase({ log: (m: string) => process.stderr.write(m + "\n") });
       try {
         const series = await new KlineStore(db.sequelize).series();
         if (opts.json) console.log(JSON.stringify(series));
         else if (series.length === 0) console.log("no klines stored");
-        else for (const s of series) console.log(`${s.symbol} ${s.interval}: ${s.count} candles, ${new Date(s.first).toISOString()} .. ${new Date(s.last).toISOString()}`);
+        else
+          for (const s of series)
+            console.log(
+              `${s.symbol} ${s.interval}: ${s.count} candles, ${new Date(s.first).toISOString()} .. ${new Date(s.last).toISOString()}`,
+            );
       } finally {
         await db.close();
       }

@@ -11,9 +11,12 @@ export function register(program: Command): void {
         throw new Error(`unknown direction "${direction}": use up, down or status`);
       }
       const steps = opts.steps === "all" ? "all" : Number(opts.steps);
-      if (steps !== "all" && (!Number.isInteger(steps) || steps < 1)) throw new Error(`--steps must be a positive integer or 'all'`);
-      const { openDatabase } = require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
-      const { migrateDown, migrateUp, migrationStatus } = require("../../adapters/storage/migrator") as typeof import("../../adapters/storage/migrator");
+      if (steps !== "all" && (!Number.isInteger(steps) || steps < 1))
+        throw new Error(`--steps must be a positive integer or 'all'`);
+      const { openDatabase } =
+        require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
+      const { migrateDown, migrateUp, migrationStatus } =
+        require("../../adapters/storage/migrator") as typeof import("../../adapters/storage/migrator");
       const db = await openDatabase({ migrate: false, log: (m: string) => process.stderr.write(m + "\n") });
       try {
         if (direction === "up") {

@@ -15,7 +15,8 @@ export function register(program: Command): void {
       }
       const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
       const { brokerConfig } = require("../../runtime/runner") as typeof import("../../runtime/runner");
-      const { auraReplCommands } = require("../../runtime/repl-commands") as typeof import("../../runtime/repl-commands");
+      const { auraReplCommands } =
+        require("../../runtime/repl-commands") as typeof import("../../runtime/repl-commands");
       const broker = new ServiceBroker(
         brokerConfig({
           nodeID: env.nodeId ?? `operator-${process.pid}`,

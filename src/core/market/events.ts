@@ -110,7 +110,20 @@ export function candleFromRow(row: RawKlineRow): MarketCandle {
 }
 
 export function candleToRow(c: MarketCandle): RawKlineRow {
-  return [c.openTime, c.open, c.high, c.low, c.close, c.volume, c.closeTime, c.quoteVolume, c.trades, c.takerBuyBase, c.takerBuyQuote, "0"];
+  return [
+    c.openTime,
+    c.open,
+    c.high,
+    c.low,
+    c.close,
+    c.volume,
+    c.closeTime,
+    c.quoteVolume,
+    c.trades,
+    c.takerBuyBase,
+    c.takerBuyQuote,
+    "0",
+  ];
 }
 
 /** The numeric view strategies and indicators use (floats are fine inside indicator math). */

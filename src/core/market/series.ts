@@ -26,7 +26,13 @@ export interface BackfillRequest {
 
 export type SeriesAction =
   | { readonly kind: "publish"; readonly candle: MarketCandle; readonly source: "live" | "backfill" }
-  | { readonly kind: "gap"; readonly from: number; readonly to: number; readonly missing: number; readonly reason: GapReason }
+  | {
+      readonly kind: "gap";
+      readonly from: number;
+      readonly to: number;
+      readonly missing: number;
+      readonly reason: GapReason;
+    }
   | { readonly kind: "backfill"; readonly request: BackfillRequest }
   | { readonly kind: "drop"; readonly openTime: number; readonly reason: "duplicate" | "stale" };
 
@@ -88,7 +94,13 @@ export class CandleSeries {
   }
 
   snapshot(): SeriesSnapshot {
-    return { lastPublished: this.last, pending: this.pending.size, horizon: this.horizon, backfillInFlight: this.inflight, attempts: this.attempts };
+    return {
+      lastPublished: this.last,
+      pending: this.pending.size,
+      horizon: this.horizon,
+      backfillInFlight: this.inflight,
+      attempts: this.attempts,
+    };
   }
 
   /** True while newer candles are held back because older ones are still being fetched. */

@@ -10,8 +10,18 @@ const f8 = (d: { toFixed(n: number): string }) => d.toFixed(8);
 
 /** The fields of a 24hr ticker with type=MINI, in Binance's order. */
 const MINI_TICKER_FIELDS = [
-  "symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
-  "openTime", "closeTime", "firstId", "lastId", "count",
+  "symbol",
+  "openPrice",
+  "highPrice",
+  "lowPrice",
+  "lastPrice",
+  "volume",
+  "quoteVolume",
+  "openTime",
+  "closeTime",
+  "firstId",
+  "lastId",
+  "count",
 ] as const;
 
 export function symbolInfo(r: SymbolRules, status: string): Record<string, unknown> {

@@ -10,14 +10,21 @@ import { createTestDatabase, type TestDatabase } from "../../support/db";
 
 jest.setTimeout(60_000);
 const ROOT = path.resolve(__dirname, "../../..");
-const example = JSON.parse(fs.readFileSync(path.join(ROOT, "examples/strategies/ema-cross-rsi.json"), "utf8"));
+const example = JSON.parse(
+  fs.readFileSync(path.join(ROOT, "examples/strategies/ema-cross-rsi.json"), "utf8"),
+);
 
 let db: TestDatabase;
 let cluster: TestCluster;
 let tokenA: string;
 let tokenB: string;
 
-async function api(method: string, url: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(
+  method: string,
+  url: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(cluster.baseUrl + url, {
     method,
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -57,7 +64,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const request = { definition: example, from: "2023-01-01", to: "2023-06-30", initialBalance: 10_000, feeRate: 0.001, slippageBps: 5 };
+const request = {
+  definition: example,
+  from: "2023-01-01",
+  to: "2023-06-30",
+  initialBalance: 10_000,
+  feeRate: 0.001,
+  slippageBps: 5,
+};
 
 test("a backtest is accepted with 202, completes, and equals the core engine's result", async () => {
   const created = await api("POST", "/api/v1/backtests", tokenA, request);
@@ -67,7 +81,15 @@ test("a backtest is accepted with 202, completes, and equals the core engine's r
   expect(done.status).toBe("completed");
   expect(done.progress).toBe(1);
 
-  const expected = runBacktest({ strategy: example, candles: loadCandles({ symbol: "BTCUSDT", interval: "1h" }), from: "2023-01-01", to: "2023-06-30", feeRate: 0.001, slippageBps: 5, initialBalance: 10_000 });
+  const expected = runBacktest({
+    strategy: example,
+    candles: loadCandles({ symbol: "BTCUSDT", interval: "1h" }),
+    from: "2023-01-01",
+    to: "2023-06-30",
+    feeRate: 0.001,
+    slippageBps: 5,
+    initialBalance: 10_000,
+  });
   expect(done.result).toEqual(JSON.parse(JSON.stringify(expected)));
   expect(done.result.trades.length).toBeGreaterThan(0);
   expect(done.metrics).toEqual(done.result.metrics);
@@ -76,7 +98,10 @@ test("a backtest is accepted with 202, completes, and equals the core engine's r
 test("the same request again is answered from the store, immediately and identically", async () => {
   const first = await api("POST", "/api/v1/backtests", tokenA, request);
   const firstDone = await waitDone(first.body.id, tokenA);
-  const again = await api("POST", "/api/v1/backtests", tokenA, { ...request, definition: JSON.parse(JSON.stringify(example)) });
+  const again = await api("POST", "/api/v1/backtests", tokenA, {
+    ...request,
+    definition: JSON.parse(JSON.stringify(example)),
+  });
   expect(again.status).toBe(202);
   expect(again.body).toMatchObject({ status: "completed", cached: true });
   expect(again.body.id).not.toBe(first.body.id);
@@ -88,19 +113,32 @@ test("the same request again is answered from the store, immediately and identic
 });
 
 test("a malformed definition gets 400 with the validator's errors and their paths; nothing is stored", async () => {
-  const bad = { ...example, indicators: { ...example.indicators, fast: { type: "EMA", period: -3, source: "close" }, close: { type: "SMA", period: 5 } } };
+  const bad = {
+    ...example,
+    indicators: {
+      ...example.indicators,
+      fast: { type: "EMA", period: -3, source: "close" },
+      close: { type: "SMA", period: 5 },
+    },
+  };
   const before = await api("GET", "/api/v1/backtests?limit=100", tokenA);
   const r = await api("POST", "/api/v1/backtests", tokenA, { ...request, definition: bad });
   expect(r.status).toBe(400);
   expect(r.body.error.code).toBe("VALIDATION_FAILED");
   const paths = r.body.error.details.map((d: any) => d.path);
-  expect(paths).toEqual(expect.arrayContaining(["/definition/indicators/fast/period", "/definition/indicators/close"]));
+  expect(paths).toEqual(
+    expect.arrayContaining(["/definition/indicators/fast/period", "/definition/indicators/close"]),
+  );
   const after = await api("GET", "/api/v1/backtests?limit=100", tokenA);
   expect(after.body.items.length).toBe(before.body.items.length);
 });
 
 test("bad ranges and parameters are 400s with a clear message", async () => {
-  let r = await api("POST", "/api/v1/backtests", tokenA, { ...request, from: "2024-02-01", to: "2024-01-01" });
+  let r = await api("POST", "/api/v1/backtests", tokenA, {
+    ...request,
+    from: "2024-02-01",
+    to: "2024-01-01",
+  });
   expect(r.status).toBe(400);
   expect(r.body.error.details[0].message).toMatch(/before from/);
   r = await api("POST", "/api/v1/backtests", tokenA, { ...request, from: "01/02/2023" });
@@ -122,7 +160,9 @@ test("another user's backtest is invisible (404), and absent from their list", a
   expect((await api("DELETE", `/api/v1/backtests/${mine.body.id}`, tokenB)).status).toBe(404);
   const mine2 = await api("POST", "/api/v1/backtests", tokenA, { ...request, to: "2023-04-30" });
   await waitDone(mine2.body.id, tokenA);
-  expect((await api("POST", "/api/v1/backtests/compare", tokenB, { ids: [mine.body.id, mine2.body.id] })).status).toBe(404);
+  expect(
+    (await api("POST", "/api/v1/backtests/compare", tokenB, { ids: [mine.body.id, mine2.body.id] })).status,
+  ).toBe(404);
   const list = await api("GET", "/api/v1/backtests", tokenB);
   expect(list.body.items.map((i: any) => i.id)).not.toContain(mine.body.id);
   expect((await api("GET", `/api/v1/backtests/not-a-uuid`, tokenA)).status).toBe(404);
@@ -151,17 +191,32 @@ test("a parameter sweep runs every combination and ranks them", async () => {
   const profits = r.body.results.map((x: any) => x.metrics.netProfit);
   expect(profits).toEqual([...profits].sort((x: number, y: number) => y - x));
   expect(r.body.results.map((x: any) => x.rank)).toEqual([1, 2, 3, 4]);
-  const combos = r.body.results.map((x: any) => `${x.params["indicators.fast.period"]}/${x.params["risk.stopLossPct"]}`).sort();
+  const combos = r.body.results
+    .map((x: any) => `${x.params["indicators.fast.period"]}/${x.params["risk.stopLossPct"]}`)
+    .sort();
   expect(combos).toEqual(["12/1", "12/2", "8/1", "8/2"]);
   // each row equals a single run with those parameters
   const best = r.body.results[0];
   const def = JSON.parse(JSON.stringify(example));
   def.indicators.fast.period = best.params["indicators.fast.period"];
   def.risk.stopLossPct = best.params["risk.stopLossPct"];
-  const single = runBacktest({ strategy: def, candles: loadCandles({ symbol: "BTCUSDT", interval: "1h" }), from: request.from, to: request.to, feeRate: 0.001, slippageBps: 5 });
+  const single = runBacktest({
+    strategy: def,
+    candles: loadCandles({ symbol: "BTCUSDT", interval: "1h" }),
+    from: request.from,
+    to: request.to,
+    feeRate: 0.001,
+    slippageBps: 5,
+  });
   expect(best.metrics).toEqual(JSON.parse(JSON.stringify(single.metrics)));
 
-  const tooBig = await api("POST", "/api/v1/backtests/sweep", tokenA, { ...request, grid: { "indicators.fast.period": Array.from({ length: 11 }, (_, i) => i + 2), "indicators.slow.period": Array.from({ length: 10 }, (_, i) => i + 30) } });
+  const tooBig = await api("POST", "/api/v1/backtests/sweep", tokenA, {
+    ...request,
+    grid: {
+      "indicators.fast.period": Array.from({ length: 11 }, (_, i) => i + 2),
+      "indicators.slow.period": Array.from({ length: 10 }, (_, i) => i + 30),
+    },
+  });
   expect(tooBig.status).toBe(400);
   expect(tooBig.body.error.details[0].message).toMatch(/110 combinations/);
 });

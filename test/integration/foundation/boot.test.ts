@@ -43,7 +43,11 @@ test("start → ready (every component up) → SIGTERM → exit 0 with no child 
   delete env.TRANSPORTER;
   delete env.REDIS_URL;
   delete env.SERVICES;
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), "start"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), "start"], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -64,7 +68,10 @@ test("start → ready (every component up) → SIGTERM → exit 0 with no child 
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    if (!ready) throw new Error(`AURA did not become ready (exit code ${child.exitCode}); its output:\n${output.slice(-4000)}`);
+    if (!ready)
+      throw new Error(
+        `AURA did not become ready (exit code ${child.exitCode}); its output:\n${output.slice(-4000)}`,
+      );
     expect(ready.status).toBe("ok");
     for (const c of Object.values<any>(ready.checks)) expect(c.status).toBe("up");
     for (const s of Object.values<any>(ready.services)) expect(s.status).toBe("up");

@@ -9,7 +9,10 @@ jest.setTimeout(60_000);
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "../../..");
 const aura = (args: string[], env: Record<string, string | undefined>) =>
-  run(process.execPath, [path.join(ROOT, "bin/aura.js"), ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "warn", ...env } as NodeJS.ProcessEnv }).then(
+  run(process.execPath, [path.join(ROOT, "bin/aura.js"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "warn", ...env } as NodeJS.ProcessEnv,
+  }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
   );

@@ -8,8 +8,15 @@ const calls: unknown[] = [];
 const probe = {
   name: "probe",
   actions: {
-    echo: { params: { text: { type: "string", max: 100 } }, handler: (ctx: any) => (calls.push(ctx.params), { echoed: ctx.params.text }) },
-    boom: { handler: () => { throw new Error("database password is hunter2"); } },
+    echo: {
+      params: { text: { type: "string", max: 100 } },
+      handler: (ctx: any) => (calls.push(ctx.params), { echoed: ctx.params.text }),
+    },
+    boom: {
+      handler: () => {
+        throw new Error("database password is hunter2");
+      },
+    },
   },
 };
 
@@ -26,8 +33,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const post = (path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  fetch(cluster.baseUrl + path, { method: "POST", body, headers });
+const post = (
+  path: string,
+  body: string,
+  headers: Record<string, string> = { "content-type": "application/json" },
+) => fetch(cluster.baseUrl + path, { method: "POST", body, headers });
 
 test("a valid request reaches the handler and carries a request id", async () => {
   const res = await post("/api/v1/probe/echo", JSON.stringify({ text: "hi" }));
@@ -42,7 +52,9 @@ test("malformed JSON → 400 envelope, handler not run", async () => {
   const res = await post("/api/v1/probe/echo", '{"text": "hi"');
   expect(res.status).toBe(400);
   const body = (await res.json()) as any;
-  expect(body).toEqual({ error: { code: "INVALID_BODY", message: expect.stringMatching(/JSON/), requestId: expect.any(String) } });
+  expect(body).toEqual({
+    error: { code: "INVALID_BODY", message: expect.stringMatching(/JSON/), requestId: expect.any(String) },
+  });
   expect(calls).toHaveLength(0);
 });
 
@@ -65,7 +77,15 @@ test("invalid parameters → 400 with the failing fields, handler not run", asyn
 });
 
 test("unknown routes and internal $node actions → 404 envelope", async () => {
-  for (const path of ["/api/v1/nope", "/api/v1/~node/actions", "/api/v1/$node/list", "/$node/list", "/~node/health", "/api/v1/probe.echo", "/api/v1/api/info"]) {
+  for (const path of [
+    "/api/v1/nope",
+    "/api/v1/~node/actions",
+    "/api/v1/$node/list",
+    "/$node/list",
+    "/~node/health",
+    "/api/v1/probe.echo",
+    "/api/v1/api/info",
+  ]) {
     const res = await fetch(cluster.baseUrl + path);
     expect([path, res.status]).toEqual([path, 404]);
     expect(((await res.json()) as any).error.code).toBe("NOT_FOUND");
@@ -76,7 +96,9 @@ test("a failing handler gives a 500 envelope that leaks nothing", async () => {
   const res = await fetch(cluster.baseUrl + "/api/v1/probe/boom");
   expect(res.status).toBe(500);
   const text = await res.text();
-  expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL_ERROR", message: "Internal server error.", requestId: expect.any(String) } });
+  expect(JSON.parse(text)).toEqual({
+    error: { code: "INTERNAL_ERROR", message: "Internal server error.", requestId: expect.any(String) },
+  });
   expect(text).not.toContain("hunter2");
 });
 

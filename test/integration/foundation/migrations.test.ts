@@ -1,12 +1,30 @@
 // The schema of DESIGN.md §5 is created by migrations that go up, down and up again on a real
 // PostgreSQL (embedded, or the server DATABASE_URL names).
 import { QueryTypes } from "sequelize";
-import { allMigrations, migrateDown, migrateUp, migrationStatus } from "../../../src/adapters/storage/migrator";
+import {
+  allMigrations,
+  migrateDown,
+  migrateUp,
+  migrationStatus,
+} from "../../../src/adapters/storage/migrator";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 
 const TABLES = [
-  "users", "refresh_tokens", "user_api_keys", "strategies", "strategy_leases", "klines", "orders", "order_lists",
-  "fills", "positions", "trades", "backtest_results", "equity_snapshots", "system_logs", "audit_log",
+  "users",
+  "refresh_tokens",
+  "user_api_keys",
+  "strategies",
+  "strategy_leases",
+  "klines",
+  "orders",
+  "order_lists",
+  "fills",
+  "positions",
+  "trades",
+  "backtest_results",
+  "equity_snapshots",
+  "system_logs",
+  "audit_log",
 ];
 
 // Later issues add migrations; these assertions cover the whole list, with 0001 first.
@@ -21,12 +39,15 @@ afterAll(async () => {
 });
 
 async function q<T = any>(sql: string, replacements?: Record<string, unknown>): Promise<T[]> {
-  if (/^\s*SELECT/i.test(sql)) return (await db.sequelize.query(sql, { replacements, type: QueryTypes.SELECT })) as T[];
+  if (/^\s*SELECT/i.test(sql))
+    return (await db.sequelize.query(sql, { replacements, type: QueryTypes.SELECT })) as T[];
   const [rows] = await db.sequelize.query(sql, { replacements });
   return rows as T[];
 }
 const tables = async () =>
-  (await q<{ tablename: string }>(`SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'`)).map((r) => r.tablename);
+  (
+    await q<{ tablename: string }>(`SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'`)
+  ).map((r) => r.tablename);
 
 /** Column sets of unique/primary constraints and unique indexes on a table. */
 async function uniqueColumnSets(table: string): Promise<string[]> {
@@ -66,7 +87,9 @@ describe("migrations", () => {
   });
 
   test("unique constraints that make order and data handling idempotent exist", async () => {
-    expect(await uniqueColumnSets("orders")).toEqual(expect.arrayContaining(["client_order_id", "strategy_id,intent_id"]));
+    expect(await uniqueColumnSets("orders")).toEqual(
+      expect.arrayContaining(["client_order_id", "strategy_id,intent_id"]),
+    );
     expect(await uniqueColumnSets("fills")).toContain("symbol,exchange_trade_id");
     expect(await uniqueColumnSets("klines")).toContain("symbol,interval,open_time");
     expect(await uniqueColumnSets("order_lists")).toContain("list_client_order_id");
@@ -83,8 +106,20 @@ describe("migrations", () => {
          JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name
         WHERE tc.constraint_type = 'FOREIGN KEY'`,
     );
-    const has = (t: string, c: string, f: string) => fks.some((k) => k.table_name === t && k.column_name === c && k.foreign_table === f);
-    for (const t of ["refresh_tokens", "user_api_keys", "strategies", "orders", "order_lists", "fills", "positions", "trades", "backtest_results", "equity_snapshots"]) {
+    const has = (t: string, c: string, f: string) =>
+      fks.some((k) => k.table_name === t && k.column_name === c && k.foreign_table === f);
+    for (const t of [
+      "refresh_tokens",
+      "user_api_keys",
+      "strategies",
+      "orders",
+      "order_lists",
+      "fills",
+      "positions",
+      "trades",
+      "backtest_results",
+      "equity_snapshots",
+    ]) {
       expect([t, has(t, "user_id", "users")]).toEqual([t, true]);
     }
     expect(has("fills", "order_id", "orders")).toBe(true);
@@ -93,9 +128,11 @@ describe("migrations", () => {
   });
 
   test("indexes for history filters, keyset pagination and lease scans exist", async () => {
-    const idx = (await q<{ indexname: string; indexdef: string }>(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'`)).map(
-      (r) => r.indexdef,
-    );
+    const idx = (
+      await q<{ indexname: string; indexdef: string }>(
+        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'`,
+      )
+    ).map((r) => r.indexdef);
     const expectIndex = (re: RegExp) => expect(idx.some((d) => re.test(d))).toBe(true);
     expectIndex(/ON public\.trades .*\(user_id, exit_time DESC, id DESC\)/);
     expectIndex(/ON public\.orders .*\(user_id, created_at DESC, id DESC\)/);
@@ -107,9 +144,17 @@ describe("migrations", () => {
 
   test("constraints reject bad rows", async () => {
     await q(`INSERT INTO users (email, password_hash) VALUES ('a@example.com', 'x')`);
-    await expect(q(`INSERT INTO users (email, password_hash) VALUES ('A@Example.com', 'x')`)).rejects.toMatchObject({ name: "SequelizeUniqueConstraintError" });
-    await expect(q(`INSERT INTO users (email, password_hash, role) VALUES ('b@example.com', 'x', 'root')`)).rejects.toMatchObject({ parent: { code: "23514" } });
-    await expect(q(`INSERT INTO user_api_keys (user_id, label, exchange, api_key_enc, api_secret_enc, enc_key_id, api_key_last4) VALUES (999999, 'l', 'sim', 'a', 'b', 'k', '1234')`)).rejects.toMatchObject({ name: "SequelizeForeignKeyConstraintError" });
+    await expect(
+      q(`INSERT INTO users (email, password_hash) VALUES ('A@Example.com', 'x')`),
+    ).rejects.toMatchObject({ name: "SequelizeUniqueConstraintError" });
+    await expect(
+      q(`INSERT INTO users (email, password_hash, role) VALUES ('b@example.com', 'x', 'root')`),
+    ).rejects.toMatchObject({ parent: { code: "23514" } });
+    await expect(
+      q(
+        `INSERT INTO user_api_keys (user_id, label, exchange, api_key_enc, api_secret_enc, enc_key_id, api_key_last4) VALUES (999999, 'l', 'sim', 'a', 'b', 'k', '1234')`,
+      ),
+    ).rejects.toMatchObject({ name: "SequelizeForeignKeyConstraintError" });
     await q(`DELETE FROM users`);
   });
 
@@ -125,7 +170,8 @@ describe("migrations", () => {
 
   test("concurrent migrators apply each migration exactly once", async () => {
     await migrateDown(db.sequelize, "all");
-    const { createSequelize } = require("../../../src/adapters/storage/database") as typeof import("../../../src/adapters/storage/database");
+    const { createSequelize } =
+      require("../../../src/adapters/storage/database") as typeof import("../../../src/adapters/storage/database");
     const other = createSequelize(db.url, 2);
     try {
       const [a, b] = await Promise.all([migrateUp(db.sequelize), migrateUp(other)]);

@@ -7,7 +7,10 @@ import { createTestDatabase, type TestDatabase } from "../../support/db";
 let db: TestDatabase;
 let cluster: TestCluster;
 const alerts: any[] = [];
-const listener = { name: "alert-listener", events: { "alert.raised": (ctx: any) => alerts.push(ctx.params) } };
+const listener = {
+  name: "alert-listener",
+  events: { "alert.raised": (ctx: any) => alerts.push(ctx.params) },
+};
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -30,9 +33,16 @@ async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 5000): Promise<
 
 test("an ERROR log line is persisted to system_logs with secrets redacted", async () => {
   const logger = cluster.broker.getLogger("probe", { svc: "probe" });
-  logger.error("could not place order", { orderId: 7, apiSecret: "TOPSECRET-123", password: "hunter2hunter2" });
+  logger.error("could not place order", {
+    orderId: 7,
+    apiSecret: "TOPSECRET-123",
+    password: "hunter2hunter2",
+  });
   const rows = await waitFor(async () => {
-    const r = await db.sequelize.query<any>(`SELECT level, message, context FROM system_logs WHERE message LIKE 'could not place order%'`, { type: QueryTypes.SELECT });
+    const r = await db.sequelize.query<any>(
+      `SELECT level, message, context FROM system_logs WHERE message LIKE 'could not place order%'`,
+      { type: QueryTypes.SELECT },
+    );
     return r.length ? r : undefined;
   });
   expect(rows[0].level).toBe("error");
@@ -46,7 +56,9 @@ test("a FATAL log line raises a critical alert and is persisted", async () => {
   const alert = await waitFor(async () => alerts.find((a) => a.message.includes("invariant broken")));
   expect(alert).toMatchObject({ severity: "critical", nodeId: cluster.broker.nodeID });
   await waitFor(async () => {
-    const r = await db.sequelize.query<any>(`SELECT 1 FROM system_logs WHERE level = 'fatal'`, { type: QueryTypes.SELECT });
+    const r = await db.sequelize.query<any>(`SELECT 1 FROM system_logs WHERE level = 'fatal'`, {
+      type: QueryTypes.SELECT,
+    });
     return r.length ? true : undefined;
   });
   const recent: any[] = await cluster.broker.call("monitor.recentLogs", { level: "fatal" });

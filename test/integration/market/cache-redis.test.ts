@@ -4,12 +4,29 @@ import { ServiceBroker } from "moleculer";
 import { createCandleCache } from "../../../src/adapters/market/candle-cache";
 import { REDIS_URL, requireServers } from "../../support/servers";
 
-const c = (t: number) => ({ openTime: t, closeTime: t + 9, open: "1.00000000", high: "2.00000000", low: "0.50000000", close: "1.50000000", volume: "3.00000000", quoteVolume: "4.00000000", trades: 5, takerBuyBase: "1.00000000", takerBuyQuote: "2.00000000" });
+const c = (t: number) => ({
+  openTime: t,
+  closeTime: t + 9,
+  open: "1.00000000",
+  high: "2.00000000",
+  low: "0.50000000",
+  close: "1.50000000",
+  volume: "3.00000000",
+  quoteVolume: "4.00000000",
+  trades: 5,
+  takerBuyBase: "1.00000000",
+  takerBuyQuote: "2.00000000",
+});
 
 test("candles appended on one node are read, in order and trimmed, on another", async () => {
   if (!(await requireServers(["redis"], "market-data Redis cache"))) return;
   const prefix = `aura-test-${process.pid}-${Date.now()}`;
-  const mk = (id: string) => new ServiceBroker({ nodeID: id, logger: false, cacher: { type: "Redis", options: { prefix, redis: REDIS_URL } } as any });
+  const mk = (id: string) =>
+    new ServiceBroker({
+      nodeID: id,
+      logger: false,
+      cacher: { type: "Redis", options: { prefix, redis: REDIS_URL } } as any,
+    });
   const a = mk("a");
   const b = mk("b");
   await a.start();

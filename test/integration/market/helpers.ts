@@ -35,7 +35,12 @@ export function bundled(symbol: string, openTime: number): MarketCandle {
 }
 
 export async function startMarketEnv(
-  opts: { from: string; settings?: Record<string, unknown>; services?: string[]; extraSettings?: Record<string, Record<string, unknown>> } = { from: "2023-03-20T00:00:00Z" },
+  opts: {
+    from: string;
+    settings?: Record<string, unknown>;
+    services?: string[];
+    extraSettings?: Record<string, Record<string, unknown>>;
+  } = { from: "2023-03-20T00:00:00Z" },
 ): Promise<MarketEnv> {
   const db = await createTestDatabase();
   const sim = await createSimulator({ step: true, from: opts.from });
@@ -94,7 +99,10 @@ export async function startMarketEnv(
     db,
     cluster,
     log,
-    closed: (symbol) => log.filter((r) => r.event === "market.candle.closed" && (!symbol || r.payload.symbol === symbol)).map((r) => r.payload.candle),
+    closed: (symbol) =>
+      log
+        .filter((r) => r.event === "market.candle.closed" && (!symbol || r.payload.symbol === symbol))
+        .map((r) => r.payload.candle),
     until,
     service: () => env.cluster.broker.getLocalService("market-data"),
     async stop() {

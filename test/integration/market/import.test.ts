@@ -42,10 +42,21 @@ beforeEach(async () => {
 
 const rest = () => new MarketRest({ endpoints: endpointsFor("sim", { restUrl: sim.baseUrl }) });
 const run = (o: Partial<Parameters<typeof importHistory>[0]> = {}) =>
-  importHistory({ rest: rest(), store, symbol: "BTCUSDT", interval: "1h", from: FROM, to: TO, pageLimit: 50, ...o });
+  importHistory({
+    rest: rest(),
+    store,
+    symbol: "BTCUSDT",
+    interval: "1h",
+    from: FROM,
+    to: TO,
+    pageLimit: 50,
+    ...o,
+  });
 
 async function storedTimes(): Promise<number[]> {
-  const [rows]: any = await db.sequelize.query(`SELECT open_time FROM klines WHERE symbol = 'BTCUSDT' AND interval = '1h' ORDER BY open_time`);
+  const [rows]: any = await db.sequelize.query(
+    `SELECT open_time FROM klines WHERE symbol = 'BTCUSDT' AND interval = '1h' ORDER BY open_time`,
+  );
   return rows.map((r: any) => Number(r.open_time));
 }
 
@@ -72,7 +83,11 @@ test("an interrupted import resumes after the newest stored candle, without dupl
   expect(all).not.toContain(Date.parse("2023-03-24T13:00:00Z"));
   // each run reports the missing hour once (a resumed run re-checks it with one request)
   expect(second.exchangeGaps).toBe(1);
-  const [row] = await store.range("BTCUSDT", "1h", { from: Date.parse("2023-03-24T14:00:00Z"), limit: 1, pick: "asc" });
+  const [row] = await store.range("BTCUSDT", "1h", {
+    from: Date.parse("2023-03-24T14:00:00Z"),
+    limit: 1,
+    pick: "asc",
+  });
   expect(row).toEqual(bundled("BTCUSDT", Date.parse("2023-03-24T14:00:00Z")));
 
   // a third run has nothing to fetch beyond re-checking the known gap once
@@ -83,7 +98,9 @@ test("an interrupted import resumes after the newest stored candle, without dupl
 
 test("holes inside what is stored are fetched again on the next run", async () => {
   await run();
-  await db.sequelize.query(`DELETE FROM klines WHERE open_time BETWEEN $1 AND $2`, { bind: [Date.parse("2023-03-22T00:00:00Z"), Date.parse("2023-03-22T05:00:00Z")] });
+  await db.sequelize.query(`DELETE FROM klines WHERE open_time BETWEEN $1 AND $2`, {
+    bind: [Date.parse("2023-03-22T00:00:00Z"), Date.parse("2023-03-22T05:00:00Z")],
+  });
   const again = await run();
   expect(again.inserted).toBe(6);
   expect(again.holesRepaired).toBeGreaterThanOrEqual(1);
@@ -112,17 +129,33 @@ test("a 429 storm is waited out: Retry-After honoured, zero 418s, and the import
 test("klines files in the bundled format load idempotently", async () => {
   const dir = path.join(bundledKlinesDir(), "ETHUSDT", "1h");
   const first = await loadKlineFiles(store, dir);
-  expect(first.series).toEqual([expect.objectContaining({ symbol: "ETHUSDT", interval: "1h", rows: 17543, inserted: 17543 })]);
+  expect(first.series).toEqual([
+    expect.objectContaining({ symbol: "ETHUSDT", interval: "1h", rows: 17543, inserted: 17543 }),
+  ]);
   const again = await loadKlineFiles(store, dir);
   expect(again.series[0].inserted).toBe(0);
-  const [row] = await store.range("ETHUSDT", "1h", { from: Date.parse("2023-03-24T14:00:00Z"), limit: 1, pick: "asc" });
+  const [row] = await store.range("ETHUSDT", "1h", {
+    from: Date.parse("2023-03-24T14:00:00Z"),
+    limit: 1,
+    pick: "asc",
+  });
   expect(row).toEqual(bundled("ETHUSDT", Date.parse("2023-03-24T14:00:00Z")));
 });
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const env = { ...process.env, DATABASE_URL: db.url, SIM_URL: sim.baseUrl, EXCHANGE: "sim", LOG_LEVEL: "warn" };
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const env = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      SIM_URL: sim.baseUrl,
+      EXCHANGE: "sim",
+      LOG_LEVEL: "warn",
+    };
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -132,18 +165,58 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 }
 
 test("aura data import / status from the command line; bad input exits non-zero with a reason", async () => {
-  const ok = await cli(["data", "import", "--symbol", "BTCUSDT", "--interval", "1h", "--from", "2023-03-20", "--to", "2023-03-31", "--json"]);
+  const ok = await cli([
+    "data",
+    "import",
+    "--symbol",
+    "BTCUSDT",
+    "--interval",
+    "1h",
+    "--from",
+    "2023-03-20",
+    "--to",
+    "2023-03-31",
+    "--json",
+  ]);
   expect(ok.stderr).not.toMatch(/aura:/);
   expect(ok.code).toBe(0);
   const summary = JSON.parse(ok.stdout.trim().split("\n").pop()!);
-  expect(summary).toMatchObject({ symbol: "BTCUSDT", interval: "1h", inserted: EXPECTED, exchangeGaps: 1, banned: 0 });
+  expect(summary).toMatchObject({
+    symbol: "BTCUSDT",
+    interval: "1h",
+    inserted: EXPECTED,
+    exchangeGaps: 1,
+    banned: 0,
+  });
   const status = await cli(["data", "status", "--json"]);
-  expect(JSON.parse(status.stdout)).toEqual([{ symbol: "BTCUSDT", interval: "1h", first: FROM, last: TO, count: EXPECTED }]);
+  expect(JSON.parse(status.stdout)).toEqual([
+    { symbol: "BTCUSDT", interval: "1h", first: FROM, last: TO, count: EXPECTED },
+  ]);
 
-  const unknown = await cli(["data", "import", "--symbol", "NOPEUSDT", "--interval", "1h", "--from", "2023-03-20"]);
+  const unknown = await cli([
+    "data",
+    "import",
+    "--symbol",
+    "NOPEUSDT",
+    "--interval",
+    "1h",
+    "--from",
+    "2023-03-20",
+  ]);
   expect(unknown.code).not.toBe(0);
   expect(unknown.stderr).toMatch(/Unknown symbol NOPEUSDT/);
-  const reversed = await cli(["data", "import", "--symbol", "BTCUSDT", "--interval", "1h", "--from", "2023-03-20", "--to", "2023-03-01"]);
+  const reversed = await cli([
+    "data",
+    "import",
+    "--symbol",
+    "BTCUSDT",
+    "--interval",
+    "1h",
+    "--from",
+    "2023-03-20",
+    "--to",
+    "2023-03-01",
+  ]);
   expect(reversed.code).not.toBe(0);
   expect(reversed.stderr).toMatch(/is after --to/);
 });

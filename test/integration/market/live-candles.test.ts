@@ -19,11 +19,18 @@ test("advancing 10 candles yields exactly 10 closed events per subscribed series
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
   for (const symbol of ["BTCUSDT", "ETHUSDT"]) {
-    const r: any = await cluster.broker.call("market-data.subscribe", { symbol, interval: "1h", subscriber: "test" });
+    const r: any = await cluster.broker.call("market-data.subscribe", {
+      symbol,
+      interval: "1h",
+      subscriber: "test",
+    });
     expect(r).toMatchObject({ symbol, interval: "1h", subscribers: 1, live: true });
   }
   sim.clock.advance({ candles: 10 });
-  await env.until(() => env!.closed("BTCUSDT").length >= 10 && env!.closed("ETHUSDT").length >= 10, "10 closed candles per series");
+  await env.until(
+    () => env!.closed("BTCUSDT").length >= 10 && env!.closed("ETHUSDT").length >= 10,
+    "10 closed candles per series",
+  );
 
   const start = t("2023-03-20T00:00:00Z");
   for (const symbol of ["BTCUSDT", "ETHUSDT"]) {
@@ -42,7 +49,11 @@ test("advancing 10 candles yields exactly 10 closed events per subscribed series
 test("candles missed while the WebSocket was down are back-filled once each, in order, before newer ones", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 live candles");
 
@@ -66,22 +77,48 @@ test("candles missed while the WebSocket was down are back-filled once each, in 
 test("the real exchange gap of 2023-03-24 13:00 is reported as a gap, not invented, on a live stream", async () => {
   env = await startMarketEnv({ from: "2023-03-24T09:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   sim.clock.advance({ candles: 7 }); // to 16:00: 09, 10, 11, 12, (13 does not exist), 14, 15 close
   await env.until(() => env!.closed().length >= 6, "6 closed candles");
 
-  expect(times(env.closed())).toEqual(["2023-03-24T09", "2023-03-24T10", "2023-03-24T11", "2023-03-24T12", "2023-03-24T14", "2023-03-24T15"]);
+  expect(times(env.closed())).toEqual([
+    "2023-03-24T09",
+    "2023-03-24T10",
+    "2023-03-24T11",
+    "2023-03-24T12",
+    "2023-03-24T14",
+    "2023-03-24T15",
+  ]);
   for (const c of env.closed()) expect(c).toEqual(bundled("BTCUSDT", c.openTime));
-  const order = env.log.filter((r) => r.event !== "market.candle.updated").map((r) => (r.event === "market.data.gap" ? "gap" : new Date(r.payload.candle.openTime).toISOString().slice(11, 13)));
+  const order = env.log
+    .filter((r) => r.event !== "market.candle.updated")
+    .map((r) =>
+      r.event === "market.data.gap" ? "gap" : new Date(r.payload.candle.openTime).toISOString().slice(11, 13),
+    );
   expect(order).toEqual(["09", "10", "11", "12", "gap", "14", "15"]);
   const gap = env.log.find((r) => r.event === "market.data.gap")!.payload;
-  expect(gap).toEqual({ symbol: "BTCUSDT", interval: "1h", from: t("2023-03-24T13:00:00Z"), to: t("2023-03-24T13:00:00Z"), missing: 1, reason: "exchange" });
+  expect(gap).toEqual({
+    symbol: "BTCUSDT",
+    interval: "1h",
+    from: t("2023-03-24T13:00:00Z"),
+    to: t("2023-03-24T13:00:00Z"),
+    missing: 1,
+    reason: "exchange",
+  });
 });
 
 test("a disconnect across the real gap: back-fill delivers every candle once and reports the missing hour", async () => {
   env = await startMarketEnv({ from: "2023-03-24T11:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "11:00 live");
 
@@ -98,13 +135,26 @@ test("a disconnect across the real gap: back-fill delivers every candle once and
   expect(times(env.closed())).toEqual(["2023-03-24T11", "2023-03-24T12", "2023-03-24T14", "2023-03-24T15"]);
   for (const c of env.closed()) expect(c).toEqual(bundled("BTCUSDT", c.openTime));
   const gaps = env.log.filter((r) => r.event === "market.data.gap").map((r) => r.payload);
-  expect(gaps).toEqual([{ symbol: "BTCUSDT", interval: "1h", from: t("2023-03-24T13:00:00Z"), to: t("2023-03-24T13:00:00Z"), missing: 1, reason: "exchange" }]);
+  expect(gaps).toEqual([
+    {
+      symbol: "BTCUSDT",
+      interval: "1h",
+      from: t("2023-03-24T13:00:00Z"),
+      to: t("2023-03-24T13:00:00Z"),
+      missing: 1,
+      reason: "exchange",
+    },
+  ]);
 });
 
 test("forming candles reach market.candle.updated (throttled) but never market.candle.closed", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { updateThrottleMs: 60_000 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   sim.clock.advance({ ms: 50 * 60_000 }); // 50 minutes into the candle: a dozen intrabar pushes
   const sent = (sim.stats() as any).streamMessagesSent as number;
   expect(sent).toBeGreaterThan(3);
@@ -125,14 +175,17 @@ test("forming candles reach market.candle.updated (throttled) but never market.c
 test("two subscribers share one upstream stream, re-subscribing does not double count, the last unsubscribe closes it", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
-  const call = (action: string, subscriber: string) => cluster.broker.call(`market-data.${action}`, { symbol: "BTCUSDT", interval: "1h", subscriber });
+  const call = (action: string, subscriber: string) =>
+    cluster.broker.call(`market-data.${action}`, { symbol: "BTCUSDT", interval: "1h", subscriber });
   expect(await call("subscribe", "strategy-a")).toMatchObject({ subscribers: 1 });
   expect(await call("subscribe", "strategy-b")).toMatchObject({ subscribers: 2 });
   // a restarted strategy subscribes again with the same id
   expect(await call("subscribe", "strategy-a")).toMatchObject({ subscribers: 2 });
   expect(sim.stats()).toMatchObject({ connections: { market: 1 }, streamSubscribers: 1 });
   const subs: any[] = await cluster.broker.call("market-data.subscriptions");
-  expect(subs).toEqual([expect.objectContaining({ symbol: "BTCUSDT", interval: "1h", subscribers: ["strategy-a", "strategy-b"] })]);
+  expect(subs).toEqual([
+    expect.objectContaining({ symbol: "BTCUSDT", interval: "1h", subscribers: ["strategy-a", "strategy-b"] }),
+  ]);
 
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "one candle");
@@ -140,7 +193,10 @@ test("two subscribers share one upstream stream, re-subscribing does not double 
   expect(await call("unsubscribe", "strategy-a")).toMatchObject({ subscribers: 1 });
   expect(sim.stats()).toMatchObject({ connections: { market: 1 }, streamSubscribers: 1 });
   expect(await call("unsubscribe", "strategy-b")).toMatchObject({ subscribers: 0 });
-  await env.until(() => (sim.stats() as any).streamSubscribers === 0 && (sim.stats() as any).connections.market === 0, "the upstream stream to close");
+  await env.until(
+    () => (sim.stats() as any).streamSubscribers === 0 && (sim.stats() as any).connections.market === 0,
+    "the upstream stream to close",
+  );
   expect(env.service().stream.stats().wanted).toEqual([]);
   expect(await cluster.broker.call("market-data.subscriptions")).toEqual([]);
 
@@ -154,7 +210,11 @@ test("two subscribers share one upstream stream, re-subscribing does not double 
 test("a silent stream is reported stale, the service turns degraded, and recovers when data flows again", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { staleAfterMs: 300 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   // step mode: the simulator sends nothing until the clock moves
   await env.until(() => env!.log.some((r) => r.event === "market.data.stale"), "market.data.stale", 5000);
   const stale = env.log.find((r) => r.event === "market.data.stale")!.payload;
@@ -162,7 +222,10 @@ test("a silent stream is reported stale, the service turns degraded, and recover
   expect(stale.silentForMs).toBeGreaterThan(300);
   expect(env.service().health()).toMatchObject({ status: "degraded" });
   // the detector reconnected the stream
-  await env.until(() => env!.service().stream.stats().reconnects >= 1 && env!.service().stream.stats().connected, "a reconnect");
+  await env.until(
+    () => env!.service().stream.stats().reconnects >= 1 && env!.service().stream.stats().connected,
+    "a reconnect",
+  );
 
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "a candle after recovery");
@@ -173,11 +236,18 @@ test("a silent stream is reported stale, the service turns degraded, and recover
 test("before the connection age limit a fresh connection takes over without losing or repeating a candle", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { maxConnectionAgeMs: 400 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "test" });
+  await cluster.broker.call("market-data.subscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "test",
+  });
   const stream = env.service().stream;
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "a candle on the first connection");
-  await env.until(() => stream.stats().rotations >= 1 && stream.stats().sockets === 1 && stream.stats().connected, "a completed rotation");
+  await env.until(
+    () => stream.stats().rotations >= 1 && stream.stats().sockets === 1 && stream.stats().connected,
+    "a completed rotation",
+  );
   expect(stream.stats().reconnects).toBe(0);
   await env.until(() => (sim.stats() as any).connections.market === 1, "the old connection to close");
   sim.clock.advance({ candles: 2 });
@@ -194,14 +264,19 @@ test("subscriptions held by a node that left the cluster are released", async ()
   await env.cluster.broker.broadcastLocal("$node.disconnected", { node: { id: "node-x" }, unexpected: true });
   const subs: any[] = await env.cluster.broker.call("market-data.subscriptions");
   expect(subs).toEqual([expect.objectContaining({ symbol: "BTCUSDT", subscribers: ["strategy.local"] })]);
-  await env.cluster.broker.call("market-data.unsubscribe", { symbol: "BTCUSDT", interval: "1h", subscriber: "strategy.local" });
+  await env.cluster.broker.call("market-data.unsubscribe", {
+    symbol: "BTCUSDT",
+    interval: "1h",
+    subscriber: "strategy.local",
+  });
   await env.until(() => (env!.sim.stats() as any).streamSubscribers === 0, "the stream to close");
 });
 
 test("a series subscribed again later continues after its last published candle: no repeats, nothing skipped", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
-  const call = (action: string) => cluster.broker.call(`market-data.${action}`, { symbol: "ETHUSDT", interval: "1h", subscriber: "s" });
+  const call = (action: string) =>
+    cluster.broker.call(`market-data.${action}`, { symbol: "ETHUSDT", interval: "1h", subscriber: "s" });
   await call("subscribe");
   sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 candles");

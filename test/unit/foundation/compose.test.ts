@@ -7,7 +7,10 @@ import { parse } from "yaml";
 const ROOT = path.resolve(__dirname, "../../..");
 const compose = parse(fs.readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8"), { merge: true });
 const services = compose.services as Record<string, any>;
-const available = fs.readdirSync(path.join(ROOT, "services")).filter((f) => f.endsWith(".service.ts")).map((f) => f.replace(".service.ts", ""));
+const available = fs
+  .readdirSync(path.join(ROOT, "services"))
+  .filter((f) => f.endsWith(".service.ts"))
+  .map((f) => f.replace(".service.ts", ""));
 
 test("infrastructure: NATS with JetStream, PostgreSQL and Redis, each with a health check", () => {
   expect(services.nats.command.join(" ")).toMatch(/-js\b/);
@@ -30,13 +33,27 @@ test("app roles share one image, select services with SERVICES, and wait for hea
     expect(s.environment.REDIS_URL).toMatch(/^redis:\/\/redis:6379$/);
     expect(s.environment.NODE_ENV).toBe("production");
     expect(s.healthcheck.test.join(" ")).toMatch(/\/health\/ready/);
-    for (const dep of ["nats", "postgres", "redis"]) expect(s.depends_on[dep].condition).toBe("service_healthy");
+    for (const dep of ["nats", "postgres", "redis"])
+      expect(s.depends_on[dep].condition).toBe("service_healthy");
   }
   expect(services.gateway.ports).toContain("3000:3000");
 });
 
 test("every service a role names exists or is planned in DESIGN.md's service list", () => {
-  const planned = ["api", "auth", "keys", "market-data", "strategies", "strategy-runner", "execution", "portfolio", "history", "backtest", "monitor", "exchange-sim"];
+  const planned = [
+    "api",
+    "auth",
+    "keys",
+    "market-data",
+    "strategies",
+    "strategy-runner",
+    "execution",
+    "portfolio",
+    "history",
+    "backtest",
+    "monitor",
+    "exchange-sim",
+  ];
   for (const r of ["gateway", "strategy-runner", "execution", "market-data"]) {
     for (const s of String(services[r].environment.SERVICES).split(",")) {
       expect(planned.includes(s) || available.includes(s)).toBe(true);

@@ -32,8 +32,18 @@ describe("moleculer.config", () => {
   });
 
   test("circuit breaker and bulkhead values are set explicitly", () => {
-    expect(cfg.circuitBreaker).toMatchObject({ enabled: true, threshold: expect.any(Number), minRequestCount: expect.any(Number), windowTime: expect.any(Number), halfOpenTime: expect.any(Number) });
-    expect(cfg.bulkhead).toMatchObject({ enabled: true, concurrency: expect.any(Number), maxQueueSize: expect.any(Number) });
+    expect(cfg.circuitBreaker).toMatchObject({
+      enabled: true,
+      threshold: expect.any(Number),
+      minRequestCount: expect.any(Number),
+      windowTime: expect.any(Number),
+      halfOpenTime: expect.any(Number),
+    });
+    expect(cfg.bulkhead).toMatchObject({
+      enabled: true,
+      concurrency: expect.any(Number),
+      maxQueueSize: expect.any(Number),
+    });
     // a business rejection (4xx) must not trip the breaker
     expect(cfg.circuitBreaker.check({ code: 400 })).toBe(false);
     expect(cfg.circuitBreaker.check({ code: 503 })).toBe(true);
@@ -53,7 +63,10 @@ describe("moleculer.config", () => {
   test("single process without TRANSPORTER, NATS with it; memory cache without REDIS_URL, Redis with it", () => {
     expect(cfg.transporter).toBeNull();
     expect(cfg.cacher.type).toBe("Memory");
-    const clustered = loadConfig({ TRANSPORTER: "nats://127.0.0.1:4222", REDIS_URL: "redis://127.0.0.1:6379" });
+    const clustered = loadConfig({
+      TRANSPORTER: "nats://127.0.0.1:4222",
+      REDIS_URL: "redis://127.0.0.1:6379",
+    });
     expect(clustered.transporter).toEqual({ type: "NATS", options: { url: "nats://127.0.0.1:4222" } });
     expect(clustered.cacher.type).toBe("Redis");
   });
@@ -74,7 +87,14 @@ describe("moleculer.config", () => {
     expect(cfg.logger.type).toBe("Pino");
     const { redact } = require("../../../src/runtime/logging");
     const out = JSON.stringify(
-      redact({ email: "a@b.c", password: "hunter2hunter2", nested: { apiSecret: "S3CR3T", headers: { authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop" } } }),
+      redact({
+        email: "a@b.c",
+        password: "hunter2hunter2",
+        nested: {
+          apiSecret: "S3CR3T",
+          headers: { authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop" },
+        },
+      }),
     );
     expect(out).toContain("a@b.c");
     expect(out).not.toMatch(/hunter2|S3CR3T|eyJhbGci/);

@@ -23,7 +23,9 @@ function lint(cases: Case[]): string[][] {
       }
       process.stdout.write(JSON.stringify(out));
     })().catch((e) => { console.error(e); process.exit(1); });`;
-  return JSON.parse(execFileSync(process.execPath, ["-e", script, JSON.stringify(cases)], { cwd: ROOT, encoding: "utf8" }));
+  return JSON.parse(
+    execFileSync(process.execPath, ["-e", script, JSON.stringify(cases)], { cwd: ROOT, encoding: "utf8" }),
+  );
 }
 
 const BAD = [
@@ -38,9 +40,18 @@ const BAD = [
 test("src/core files importing moleculer, pg, node builtins or adapters fail lint; core-internal imports pass", () => {
   const results = lint([
     ...BAD.map((code) => ({ file: "src/core/strategy/example.ts", code: code + "\nexport const y = 1;\n" })),
-    { file: "src/core/strategy/example.ts", code: 'import { SYMBOLS } from "../market/symbols";\nexport const y = SYMBOLS;\n' },
-    { file: "src/adapters/example.ts", code: 'import { ServiceBroker } from "moleculer";\nexport const y = ServiceBroker;\n' },
-    { file: "src/core/x.ts", code: "export const t = Date.now() + Math.random();\nexport const d = new Date();\n" },
+    {
+      file: "src/core/strategy/example.ts",
+      code: 'import { SYMBOLS } from "../market/symbols";\nexport const y = SYMBOLS;\n',
+    },
+    {
+      file: "src/adapters/example.ts",
+      code: 'import { ServiceBroker } from "moleculer";\nexport const y = ServiceBroker;\n',
+    },
+    {
+      file: "src/core/x.ts",
+      code: "export const t = Date.now() + Math.random();\nexport const d = new Date();\n",
+    },
   ]);
   BAD.forEach((code, i) => {
     expect([code, results[i].length]).toEqual([code, 1]);

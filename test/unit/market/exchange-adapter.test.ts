@@ -4,7 +4,11 @@ import { backoffDelay } from "../../../src/adapters/exchange/backoff";
 import { ccxtModule } from "../../../src/adapters/exchange/ccxt-loader";
 import { endpointsFor, parseExchangeKind, simUrl } from "../../../src/adapters/exchange/config";
 import { translateExchangeError } from "../../../src/adapters/exchange/errors";
-import { decodeStreamFrame, klineStreamName, parseKlineStreamName } from "../../../src/adapters/exchange/kline-decoder";
+import {
+  decodeStreamFrame,
+  klineStreamName,
+  parseKlineStreamName,
+} from "../../../src/adapters/exchange/kline-decoder";
 import { WeightGovernor } from "../../../src/adapters/exchange/weight-governor";
 import { MemoryCandleCache } from "../../../src/adapters/market/candle-cache";
 import { parseWatch, readMarketDataEnv } from "../../../services/market-data.service";
@@ -44,7 +48,13 @@ describe("WeightGovernor", () => {
 
   test("over the budget it waits for the next 1-minute window (plus a skew margin)", async () => {
     const c = fakeClock(10 * MIN + 5000);
-    const g = new WeightGovernor({ limitPerMinute: 100, budgetFraction: 0.8, boundaryMarginMs: 1000, now: c.now, sleep: c.sleep });
+    const g = new WeightGovernor({
+      limitPerMinute: 100,
+      budgetFraction: 0.8,
+      boundaryMarginMs: 1000,
+      now: c.now,
+      sleep: c.sleep,
+    });
     g.record({ "X-Mbx-Used-Weight-1m": "79" });
     await g.acquire(2);
     expect(c.slept).toEqual([MIN - 5000 + 1000]);
@@ -104,17 +114,36 @@ describe("kline frames", () => {
 
   test("combined-stream and raw kline events decode to the same candle with the closed flag", () => {
     const combined = decodeStreamFrame(`{"stream":"btcusdt@kline_1h","data":${raw}}`);
-    expect(combined).toEqual({ type: "kline", stream: "btcusdt@kline_1h", symbol: "BTCUSDT", interval: "1h", closed: true, eventTime: 1679659201000, candle });
+    expect(combined).toEqual({
+      type: "kline",
+      stream: "btcusdt@kline_1h",
+      symbol: "BTCUSDT",
+      interval: "1h",
+      closed: true,
+      eventTime: 1679659201000,
+      candle,
+    });
     expect(decodeStreamFrame(raw)).toEqual(combined);
     const forming = decodeStreamFrame(raw.replace('"x":true', '"x":false'));
     expect(forming).toMatchObject({ type: "kline", closed: false });
   });
 
   test("replies, errors, server shutdown notices and garbage", () => {
-    expect(decodeStreamFrame(`{"result":null,"id":7}`)).toEqual({ type: "reply", id: 7, result: null, error: undefined });
-    expect(decodeStreamFrame(`{"error":{"code":2,"msg":"Invalid request"},"id":8}`)).toMatchObject({ type: "reply", id: 8, error: { code: 2 } });
+    expect(decodeStreamFrame(`{"result":null,"id":7}`)).toEqual({
+      type: "reply",
+      id: 7,
+      result: null,
+      error: undefined,
+    });
+    expect(decodeStreamFrame(`{"error":{"code":2,"msg":"Invalid request"},"id":8}`)).toMatchObject({
+      type: "reply",
+      id: 8,
+      error: { code: 2 },
+    });
     expect(decodeStreamFrame(`{"e":"serverShutdown","E":1}`)).toEqual({ type: "shutdown" });
-    expect(decodeStreamFrame(`{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}`)).toEqual({ type: "shutdown" });
+    expect(decodeStreamFrame(`{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}`)).toEqual({
+      type: "shutdown",
+    });
     expect(decodeStreamFrame("not json")).toEqual({ type: "other" });
     expect(decodeStreamFrame(`{"e":"trade"}`)).toEqual({ type: "other" });
   });
@@ -129,14 +158,34 @@ describe("kline frames", () => {
 describe("ccxt errors become the core taxonomy", () => {
   const ccxt = ccxtModule();
   test.each([
-    [new ccxt.DDoSProtection('binance 429 Too Many Requests {"code":-1003}'), { idempotent: true, headers: { "Retry-After": "3" } }, RateLimitedError, true],
+    [
+      new ccxt.DDoSProtection('binance 429 Too Many Requests {"code":-1003}'),
+      { idempotent: true, headers: { "Retry-After": "3" } },
+      RateLimitedError,
+      true,
+    ],
     [new ccxt.RequestTimeout("binance GET … request timed out"), { idempotent: true }, TimeoutError, true],
     [new ccxt.RequestTimeout("binance POST … request timed out"), { idempotent: false }, TimeoutError, false],
-    [new ccxt.NetworkError("binance POST … fetch failed: socket hang up"), { idempotent: false }, TimeoutError, false],
-    [new ccxt.NetworkError("binance GET … fetch failed: ECONNREFUSED"), { idempotent: true }, ExchangeUnavailableError, true],
+    [
+      new ccxt.NetworkError("binance POST … fetch failed: socket hang up"),
+      { idempotent: false },
+      TimeoutError,
+      false,
+    ],
+    [
+      new ccxt.NetworkError("binance GET … fetch failed: ECONNREFUSED"),
+      { idempotent: true },
+      ExchangeUnavailableError,
+      true,
+    ],
     [new ccxt.ExchangeNotAvailable("binance 503"), { idempotent: true }, ExchangeUnavailableError, true],
     [new ccxt.AuthenticationError('binance {"code":-2015}'), { idempotent: true }, UnauthorizedError, false],
-    [new ccxt.InsufficientFunds("Account has insufficient balance"), { idempotent: false }, InsufficientBalanceError, false],
+    [
+      new ccxt.InsufficientFunds("Account has insufficient balance"),
+      { idempotent: false },
+      InsufficientBalanceError,
+      false,
+    ],
     [new ccxt.InvalidOrder("Filter failure: LOT_SIZE"), { idempotent: false }, FilterRejectedError, false],
     [new ccxt.OrderNotFound("Unknown order sent."), { idempotent: true }, NotFoundError, false],
     [new ccxt.BadSymbol("Invalid symbol."), { idempotent: true }, NotFoundError, false],
@@ -147,7 +196,10 @@ describe("ccxt errors become the core taxonomy", () => {
   });
 
   test("Retry-After and the 418 status are kept", () => {
-    const r = translateExchangeError(new ccxt.DDoSProtection('binance 418 I\'m a teapot {"code":-1003}'), { idempotent: true, headers: { "retry-after": "120" } }) as RateLimitedError;
+    const r = translateExchangeError(new ccxt.DDoSProtection('binance 418 I\'m a teapot {"code":-1003}'), {
+      idempotent: true,
+      headers: { "retry-after": "120" },
+    }) as RateLimitedError;
     expect(r.retryAfterMs).toBe(120_000);
     expect(r.details).toMatchObject({ status: 418 });
     expect(r.message).toMatch(/banned/);
@@ -163,7 +215,9 @@ describe("configuration", () => {
   test("EXCHANGE selects the venue; unset means the simulator", () => {
     expect(parseExchangeKind(undefined)).toBe("sim");
     expect(parseExchangeKind("Binance")).toBe("binance");
-    expect(() => parseExchangeKind("kraken")).toThrow(/EXCHANGE must be one of binance, binance-testnet, sim/);
+    expect(() => parseExchangeKind("kraken")).toThrow(
+      /EXCHANGE must be one of binance, binance-testnet, sim/,
+    );
   });
 
   test("SIM_URL, else 127.0.0.1:SIM_PORT, else :8090", () => {
@@ -171,9 +225,20 @@ describe("configuration", () => {
     expect(simUrl({ SIM_PORT: "9000" })).toBe("http://127.0.0.1:9000");
     expect(simUrl({ SIM_URL: "http://sim:7000/", SIM_PORT: "9000" })).toBe("http://sim:7000");
     expect(() => simUrl({ SIM_URL: "sim:7000" })).toThrow(/SIM_URL/);
-    expect(endpointsFor("sim", {}, { SIM_URL: "http://10.0.0.5:8090" })).toEqual({ kind: "sim", restBase: "http://10.0.0.5:8090", wsBase: "ws://10.0.0.5:8090" });
-    expect(endpointsFor("sim", { restUrl: "http://127.0.0.1:1234/api/v3" })).toMatchObject({ restBase: "http://127.0.0.1:1234", wsBase: "ws://127.0.0.1:1234" });
-    expect(endpointsFor("binance")).toEqual({ kind: "binance", restBase: "https://api.binance.com", wsBase: "wss://stream.binance.com:9443" });
+    expect(endpointsFor("sim", {}, { SIM_URL: "http://10.0.0.5:8090" })).toEqual({
+      kind: "sim",
+      restBase: "http://10.0.0.5:8090",
+      wsBase: "ws://10.0.0.5:8090",
+    });
+    expect(endpointsFor("sim", { restUrl: "http://127.0.0.1:1234/api/v3" })).toMatchObject({
+      restBase: "http://127.0.0.1:1234",
+      wsBase: "ws://127.0.0.1:1234",
+    });
+    expect(endpointsFor("binance")).toEqual({
+      kind: "binance",
+      restBase: "https://api.binance.com",
+      wsBase: "wss://stream.binance.com:9443",
+    });
     expect(endpointsFor("binance-testnet").restBase).toBe("https://testnet.binance.vision");
   });
 
@@ -196,7 +261,19 @@ describe("configuration", () => {
 
 test("the memory candle cache keeps the newest candles in order and ignores older ones", async () => {
   const cache = new MemoryCandleCache(3);
-  const c = (t: number) => ({ openTime: t, closeTime: t + 9, open: "1", high: "1", low: "1", close: "1", volume: "1", quoteVolume: "1", trades: 1, takerBuyBase: "1", takerBuyQuote: "1" });
+  const c = (t: number) => ({
+    openTime: t,
+    closeTime: t + 9,
+    open: "1",
+    high: "1",
+    low: "1",
+    close: "1",
+    volume: "1",
+    quoteVolume: "1",
+    trades: 1,
+    takerBuyBase: "1",
+    takerBuyQuote: "1",
+  });
   for (const t of [10, 20, 30, 20, 40, 50]) await cache.append("BTCUSDT", "1h", c(t));
   expect((await cache.get("BTCUSDT", "1h"))!.map((x) => x.openTime)).toEqual([30, 40, 50]);
   await cache.clear("BTCUSDT", "1h");

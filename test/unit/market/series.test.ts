@@ -25,8 +25,10 @@ function candle(openTime: number, tag = "final"): MarketCandle {
 }
 
 const at = (i: number) => T0 + i * H;
-const published = (acts: SeriesAction[]) => acts.filter((a) => a.kind === "publish").map((a) => (a as any).candle.openTime as number);
-const requests = (acts: SeriesAction[]) => acts.filter((a) => a.kind === "backfill").map((a) => (a as any).request as BackfillRequest);
+const published = (acts: SeriesAction[]) =>
+  acts.filter((a) => a.kind === "publish").map((a) => (a as any).candle.openTime as number);
+const requests = (acts: SeriesAction[]) =>
+  acts.filter((a) => a.kind === "backfill").map((a) => (a as any).request as BackfillRequest);
 const gaps = (acts: SeriesAction[]) => acts.filter((a) => a.kind === "gap");
 
 describe("CandleSeries", () => {
@@ -149,7 +151,11 @@ describe("CandleSeries", () => {
       out.push(...published(acts));
       [req] = requests(acts);
     }
-    expect(pages).toEqual([[1, 10], [11, 20], [21, 25]]);
+    expect(pages).toEqual([
+      [1, 10],
+      [11, 20],
+      [21, 25],
+    ]);
     expect(out).toEqual(Array.from({ length: 25 }, (_, i) => at(i + 1)));
   });
 
@@ -159,7 +165,9 @@ describe("CandleSeries", () => {
     expect(req).toMatchObject({ from: at(6), to: at(8) });
 
     const far = new CandleSeries({ intervalMs: H, resumeAfter: at(5), maxResumeCandles: 2 });
-    expect(far.live(candle(at(9)), true)).toEqual([{ kind: "publish", candle: candle(at(9)), source: "live" }]);
+    expect(far.live(candle(at(9)), true)).toEqual([
+      { kind: "publish", candle: candle(at(9)), source: "live" },
+    ]);
 
     const ahead = new CandleSeries({ intervalMs: H, resumeAfter: at(50) });
     expect(published(ahead.live(candle(at(9)), true))).toEqual([at(9)]);
@@ -175,7 +183,15 @@ describe("CandleSeries", () => {
 
 interface Scenario {
   exists: boolean[];
-  ops: { drop: boolean; dup: boolean; forming: boolean; toggle: boolean; replay: number; answer: number; fail: boolean }[];
+  ops: {
+    drop: boolean;
+    dup: boolean;
+    forming: boolean;
+    toggle: boolean;
+    replay: number;
+    answer: number;
+    fail: boolean;
+  }[];
 }
 
 const scenario = fc
@@ -332,7 +348,9 @@ test("property: with REST failing without limit, nothing is published twice, out
           if (++calls % every === 0) apply(s.backfillFailed(r));
           else {
             const rows = [];
-            for (let i = 0; i < k; i++) if (sc.exists[i] && at(i) >= r.from && (r.to === undefined || at(i) <= r.to)) rows.push(candle(at(i)));
+            for (let i = 0; i < k; i++)
+              if (sc.exists[i] && at(i) >= r.from && (r.to === undefined || at(i) <= r.to))
+                rows.push(candle(at(i)));
             apply(s.backfilled(r, rows, at(k)));
           }
         }
