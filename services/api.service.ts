@@ -1,35 +1,41 @@
 // HTTP gateway (moleculer-web): /api/v1 routes from the explicit allowlist in src/gateway/routes.ts,
 // /health/live and /health/ready, one error envelope, body limits and request ids.
 // Security: access tokens are verified here (HS256 pinned, issuer, audience, lifetime) against a
-// short-lived cached view of the user (active? role? revoked sessions?), so the hot path has no
-// database round trip; per-route auth levels (public | user | admin); rate limits per ip, per
-// user and, stricter, on credential routes, shared through Redis when REDIS_URL is set.
+// short-lived cached view of the user (active? role? is the token's session a live session of
+// that user?), so the hot path has no database round trip; per-route auth levels (public | user |
+// admin); rate limits per ip, per user and, stricter, on credential routes, shared through Redis
+// when REDIS_URL is set. Hostile input (NUL characters, prototype keys, absurd nesting) is refused
+// here for every route before any service runs.
 import crypto from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ServiceSchema } from "moleculer";
+import { Errors, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { readEnv } from "../src/adapters/config/env";
-import { intFromEnv } from "../src/adapters/auth/env-int";
+import { gatewayConfig, readEnv } from "../src/adapters/config";
 import {
   consumeOrRetryAfter,
   createLimiterFactory,
   type LimiterFactory,
 } from "../src/adapters/auth/rate-limit";
 import { bearerToken, verifyAccessToken } from "../src/adapters/auth/tokens";
-import { clientIp, trustedProxyHops } from "../src/gateway/client-ip";
+import { clientIp } from "../src/gateway/client-ip";
 import { sendEnvelope } from "../src/gateway/errors";
-import {
-  rateLimited,
-  rateLimitsFromEnv,
-  storeFactoryFor,
-  type GatewayRateLimits,
-} from "../src/gateway/rate-limit";
+import { rateLimited, storeFactoryFor, type GatewayRateLimits } from "../src/gateway/rate-limit";
 import { API_PREFIX, ROUTES, aliasKey, type RouteSpec } from "../src/gateway/routes";
 import { SessionStateCache, type SessionStateWire } from "../src/gateway/session-cache";
-import { liveness, readiness, readinessStatusCode } from "../src/runtime/health";
+import { findInputProblem, findRawQueryProblem, type InputProblem } from "../src/gateway/input-guard";
+import {
+  isLoopbackAddress,
+  liveness,
+  publicLiveness,
+  publicReadiness,
+  readiness,
+  ReadinessCache,
+  readinessStatusCode,
+} from "../src/runtime/health";
 import { loadSecrets } from "../src/runtime/secrets";
 
 const env = readEnv();
+const gateway = gatewayConfig();
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,64}$/;
 
 type Req = IncomingMessage & {
@@ -45,9 +51,6 @@ function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   for (const r of routes) out[aliasKey(r)] = r.action;
   return out;
 }
-
-/** How long a gateway trusts its cached view of a user (status, role, revoked sessions). */
-const SESSION_STATE_TTL_MS = intFromEnv("AUTH_STATE_TTL_MS", 5000, { min: 0, max: 60_000 });
 
 const securityHeaders = (_req: Req, res: ServerResponse, next: () => void) => {
   res.setHeader("X-Content-Type-Options", "nosniff");
@@ -93,9 +96,10 @@ const ApiService: ServiceSchema = {
           maxAge: 600,
         }
       : undefined,
-    rateLimits: rateLimitsFromEnv(),
-    sessionStateTtlMs: SESSION_STATE_TTL_MS,
-    trustProxyHops: trustedProxyHops(),
+    rateLimits: gateway.rateLimits,
+    /** how long a gateway trusts its cached view of a user (status, role, revoked sessions) */
+    sessionStateTtlMs: gateway.authStateTtlMs,
+    trustProxyHops: gateway.trustProxyHops,
     /** where shared rate-limit counters live (REDIS_URL); unset → this process's memory */
     redisUrl: env.redisUrl,
     limiterPrefix: "aura-rl",
@@ -113,11 +117,13 @@ const ApiService: ServiceSchema = {
         use: [securityHeaders],
         aliases: {
           async "GET live"(this: any, req: Req, res: ServerResponse) {
-            this.sendJson(req, res, 200, liveness(this.broker));
+            const full = await this.mayReadHealthDetails(req);
+            this.sendJson(req, res, 200, full ? liveness(this.broker) : publicLiveness());
           },
           async "GET ready"(this: any, req: Req, res: ServerResponse) {
-            const report = await readiness(this.broker);
-            this.sendJson(req, res, readinessStatusCode(report), report);
+            const report = await this.readinessCache.get();
+            const full = await this.mayReadHealthDetails(req);
+            this.sendJson(req, res, readinessStatusCode(report), full ? report : publicReadiness(report));
           },
         },
       },
@@ -132,7 +138,9 @@ const ApiService: ServiceSchema = {
         bodyParsers: { json: { limit: env.bodyLimit, strict: true }, urlencoded: false },
         use: [securityHeaders],
         aliases: aliasesFor(ROUTES),
-        async onBeforeCall(this: any, ctx: any, _route: any, req: Req) {
+        async onBeforeCall(this: any, ctx: any, _route: any, req: Req, _res: ServerResponse, alias: any) {
+          // before authentication and before any service: hostile input never reaches a handler
+          this.refuseHostileInput(req, alias);
           ctx.meta.ip = this.clientIp(req);
           ctx.meta.userAgent =
             typeof req.headers["user-agent"] === "string"
@@ -164,7 +172,7 @@ const ApiService: ServiceSchema = {
     if (env.production) loadSecrets();
     this.routeByAlias = new Map<string, RouteSpec>(ROUTES.map((r) => [aliasKey(r), r]));
     this.proxyHops = Number(this.settings.trustProxyHops ?? 0);
-    const limits: GatewayRateLimits = { ...rateLimitsFromEnv(), ...(this.settings.rateLimits ?? {}) };
+    const limits: GatewayRateLimits = { ...gateway.rateLimits, ...(this.settings.rateLimits ?? {}) };
     this.limiters = createLimiterFactory(this.settings.redisUrl, {
       prefix: this.settings.limiterPrefix,
     }) as LimiterFactory;
@@ -190,14 +198,15 @@ const ApiService: ServiceSchema = {
         ? this.limiters.create({ name: "user", points: limits.userPerMinute, durationSec: 60 })
         : undefined;
     this.sessionStates = new SessionStateCache(
-      (userId: string) =>
+      (userId: string, sid: string) =>
         this.broker.call(
           "auth.session",
-          { userId: Number(userId) },
+          { userId: Number(userId), sid },
           { caller: this.fullName },
         ) as Promise<SessionStateWire>,
       Number(this.settings.sessionStateTtlMs),
     );
+    this.readinessCache = new ReadinessCache(() => readiness(this.broker));
   },
 
   async started(this: any) {
@@ -241,6 +250,46 @@ const ApiService: ServiceSchema = {
       return clientIp(req, this.proxyHops ?? 0);
     },
 
+    /**
+     * 400 VALIDATION_ERROR for NUL characters, prototype keys, or too deep / too large data in the
+     * path params, the query string (raw keys too: the parser drops `__proto__[x]` silently) or
+     * the JSON body. Runs for every /api/v1 route, so services need not each defend against these.
+     */
+    refuseHostileInput(this: any, req: Req & { body?: unknown; query?: unknown }, alias: any) {
+      const pathParams: Record<string, unknown> = {};
+      const params = (req as any).$params ?? {};
+      for (const k of Array.isArray(alias?.keys) ? alias.keys : [])
+        if (Object.prototype.hasOwnProperty.call(params, k.name)) pathParams[k.name] = params[k.name];
+      const url = (req as any).originalUrl ?? req.url ?? "";
+      const q = url.indexOf("?");
+      const problem: InputProblem | undefined =
+        findInputProblem(pathParams, "path") ??
+        (q === -1 ? undefined : findRawQueryProblem(url.slice(q + 1))) ??
+        findInputProblem(req.query, "query") ??
+        findInputProblem(req.body, "body");
+      if (problem) {
+        this.logger.debug({ requestId: req.$requestId, type: problem.type }, "hostile input refused");
+        throw new Errors.ValidationError("Invalid request parameters.", "VALIDATION_ERROR", [problem]);
+      }
+    },
+
+    /**
+     * Whether this caller may see the full health report (node id, services, error details):
+     * from loopback (operators on the machine, the CI script), or with a valid admin token.
+     * Anyone else gets the overall status only; a bad token is not an error here, probes must
+     * never fail because of a header.
+     */
+    async mayReadHealthDetails(this: any, req: Req): Promise<boolean> {
+      if (isLoopbackAddress(this.clientIp(req))) return true;
+      const header = req.headers.authorization;
+      if (!header) return false;
+      try {
+        return (await this.userFromToken(req, header)).role === "admin";
+      } catch {
+        return false;
+      }
+    },
+
     /** The allowlist entry of the alias this request matched. */
     routeSpec(this: any, req: Req): RouteSpec | undefined {
       const alias = req.$alias;
@@ -258,7 +307,7 @@ const ApiService: ServiceSchema = {
 
     jwtSecret(this: any): Buffer {
       if (!this._jwtSecret)
-        this._jwtSecret = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) }).jwtSecret;
+        this._jwtSecret = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) }).jwtSecret;
       return this._jwtSecret;
     },
 
@@ -286,11 +335,21 @@ const ApiService: ServiceSchema = {
       if (!spec || spec.auth === "public") return null;
       const header = req.headers.authorization;
       if (!header) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+      return this.userFromToken(req, header);
+    },
+
+    /**
+     * The user an Authorization header proves, or 401: a verified access token whose account is
+     * active and whose session (`sid`) is an unrevoked session of that same user. The role is the
+     * account's current one, not the one frozen into the token.
+     */
+    async userFromToken(this: any, req: Req, header: string | string[]) {
       const token = bearerToken(header);
       let claims;
       try {
         if (!token) throw new Error("not a bearer token");
         claims = verifyAccessToken(this.jwtSecret(), token);
+        if (!Number.isSafeInteger(Number(claims.sub))) throw new Error("subject out of range");
       } catch (e: any) {
         this.logger.debug(
           { requestId: req.$requestId, reason: e?.reason ?? "malformed" },
@@ -298,19 +357,18 @@ const ApiService: ServiceSchema = {
         );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
       }
-      const state = await this.sessionStates.get(claims.sub);
-      if (state.status !== "active" || state.revokedSids.has(claims.sid)) {
+      const state = await this.sessionStates.get(claims.sub, claims.sid);
+      if (state.status !== "active" || !state.sessionLive) {
         this.logger.debug(
           {
             requestId: req.$requestId,
             userId: claims.sub,
-            reason: state.status !== "active" ? state.status : "session revoked",
+            reason: state.status !== "active" ? state.status : "not a live session of this user",
           },
           "access token refused",
         );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
       }
-      // the role is the current one, not the one frozen into the token
       return { id: Number(claims.sub), email: state.email, role: state.role, sid: claims.sid };
     },
 

@@ -4,29 +4,27 @@
 // `auth.session` what it needs to accept a token and caches the answer briefly.
 import { Errors, type Context, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
-import { readEnv } from "../src/adapters/config/env";
+import { authConfig, readEnv } from "../src/adapters/config";
 import { audit, type AuditEntry } from "../src/adapters/auth/audit";
-import { intFromEnv } from "../src/adapters/auth/env-int";
 import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleConfig } from "../src/adapters/auth/login-throttle";
 import { createLimiterFactory, type LimiterFactory } from "../src/adapters/auth/rate-limit";
 import {
-  accessTtlSec,
-  CLOCK_TOLERANCE_SEC,
-  looksLikeRefreshToken,
-  MAX_ACCESS_TTL_SEC,
-  signAccessToken,
-} from "../src/adapters/auth/tokens";
+  DEVICE_TOKEN_TTL_SEC,
+  deviceTokenKey,
+  issueDeviceToken,
+  verifyDeviceToken,
+} from "../src/adapters/auth/device-tokens";
+import { looksLikeRefreshToken, signAccessToken } from "../src/adapters/auth/tokens";
 import {
   countActiveAdmins,
   createUser,
-  DEFAULT_SESSION_POLICY,
   EmailTakenError,
   findUserByEmail,
   findUserById,
+  isLiveSession,
   listUsers,
   normaliseEmail,
   publicUser,
-  recentlyRevokedSessions,
   recordLogin,
   revokeAllSessions,
   revokeFamily,
@@ -49,6 +47,7 @@ import {
   type HashParams,
 } from "../src/adapters/crypto/password";
 import { getDatabase } from "../src/adapters/storage/database";
+import { idParam } from "../src/gateway/params";
 import { rateLimited } from "../src/gateway/rate-limit";
 import { loadSecrets } from "../src/runtime/secrets";
 import {
@@ -61,6 +60,7 @@ import {
 } from "../mixins/auth-guard.mixin";
 
 const env = readEnv();
+const authCfg = authConfig();
 
 interface AuthSettings {
   /** argon2id cost; tests may lower it, production never changes it from OWASP's minimum */
@@ -72,6 +72,8 @@ interface AuthSettings {
   /** shared lockout counters (REDIS_URL); unset → this process's memory */
   redisUrl: string | undefined;
   limiterPrefix: string;
+  /** lifetime of the device tokens login hands out (the known-client exemption from lockout) */
+  deviceTokenTtlSec: number;
 }
 
 const INVALID_CREDENTIALS = "Invalid email or password.";
@@ -79,7 +81,8 @@ const INVALID_REFRESH = "Invalid or expired refresh token.";
 
 const STRICT = { $$strict: "remove" } as const;
 const PASSWORD = { type: "string", min: 1, max: 256 } as const;
-const USER_ID = { type: "number", integer: true, positive: true, convert: true } as const;
+// ids beyond Number.MAX_SAFE_INTEGER (or PostgreSQL's bigint) are refused here, not in a query
+const USER_ID = idParam("id");
 
 function policyError(field: string, message: string): Error {
   return new Errors.ValidationError("Invalid request parameters.", "VALIDATION_ERROR", [
@@ -102,30 +105,19 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
 
   settings: {
     passwordHash: { ...OWASP_ARGON2ID },
-    accessTtlSec: accessTtlSec(process.env.ACCESS_TOKEN_TTL_SEC),
-    session: {
-      idleTtlSec: intFromEnv("REFRESH_TOKEN_TTL_SEC", DEFAULT_SESSION_POLICY.idleTtlSec, { min: 60 }),
-      absoluteTtlSec: intFromEnv("SESSION_MAX_AGE_SEC", DEFAULT_SESSION_POLICY.absoluteTtlSec, { min: 60 }),
-    },
-    throttle: {
-      ...DEFAULT_THROTTLE,
-      accountThreshold: intFromEnv("LOGIN_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.accountThreshold, {
-        min: 1,
-        max: 1000,
-      }),
-      ipThreshold: intFromEnv("LOGIN_IP_LOCKOUT_THRESHOLD", DEFAULT_THROTTLE.ipThreshold, {
-        min: 1,
-        max: 100_000,
-      }),
-    },
-    adminEmail: process.env.AURA_ADMIN_EMAIL?.trim() || undefined,
+    accessTtlSec: authCfg.accessTtlSec,
+    session: { ...authCfg.session },
+    throttle: { ...DEFAULT_THROTTLE, ...authCfg.throttle },
+    adminEmail: authCfg.adminEmail,
     redisUrl: env.redisUrl,
     limiterPrefix: "aura-rl",
+    deviceTokenTtlSec: DEVICE_TOKEN_TTL_SEC,
   },
 
   created() {
-    const secrets = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) });
+    const secrets = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) });
     this.jwtSecret = secrets.jwtSecret;
+    this.deviceKey = deviceTokenKey(secrets.jwtSecret);
     if (env.production && !isOwaspOrStronger(this.settings.passwordHash)) {
       throw new Error("refusing to start in production with password hashing below OWASP's argon2id minimum");
     }
@@ -184,11 +176,20 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
 
     login: guarded({
       auth: "public",
-      params: { ...STRICT, email: { type: "string", min: 3, max: 254, trim: true }, password: PASSWORD },
-      async handler(ctx: Context<{ email: string; password: string }, any>) {
+      params: {
+        ...STRICT,
+        email: { type: "string", min: 3, max: 254, trim: true },
+        password: PASSWORD,
+        // from an earlier successful login of this client; an invalid one is ignored, not refused
+        deviceToken: { type: "string", max: 200, optional: true },
+      },
+      async handler(ctx: Context<{ email: string; password: string; deviceToken?: string }, any>) {
         const email = normaliseEmail(ctx.params.email);
         const ip: string | undefined = ctx.meta.ip;
-        const verdict = await this.throttle.check(email, ip);
+        // a client that logged in to this account before is held by its own lock, not the account's
+        const device = verifyDeviceToken(this.deviceKey, ctx.params.deviceToken, email);
+        const deviceKey = device ? `device:${device.deviceId}` : undefined;
+        const verdict = await this.throttle.check(email, ip, deviceKey);
         if (verdict.retryAfter) {
           await this.audit(ctx, {
             action: "auth.login_locked",
@@ -202,13 +203,13 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
         // the same work whether or not the account exists
         const passwordOk = await verifyPassword(user?.password_hash ?? this.dummyHash, ctx.params.password);
         if (!user || !passwordOk) {
-          await this.throttle.fail(email, ip);
+          await this.throttle.fail(email, ip, deviceKey);
           await this.audit(ctx, {
             action: "auth.login_failed",
             userId: user?.id ?? null,
             actorId: null,
             outcome: "failure",
-            details: { email },
+            details: { email, ...(device ? { knownDevice: true } : {}) },
           });
           throw new UnauthorizedError(INVALID_CREDENTIALS);
         }
@@ -222,7 +223,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
           });
           throw new Errors.MoleculerClientError("This account is disabled.", 403, "ACCOUNT_DISABLED");
         }
-        await this.throttle.succeed(email);
+        await this.throttle.succeed(email, deviceKey);
         if (needsRehash(user.password_hash, this.settings.passwordHash)) {
           await setPasswordHash(
             sequelize,
@@ -236,9 +237,14 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
           action: "auth.login",
           userId: user.id,
           actorId: user.id,
-          details: { session: tokens.sessionId },
+          details: { session: tokens.sessionId, ...(device ? { knownDevice: true } : {}) },
         });
-        return this.tokenResponse(tokens, user);
+        // the same device id again, so the client keeps one failure counter; the expiry slides
+        const deviceToken = issueDeviceToken(this.deviceKey, email, {
+          deviceId: device?.deviceId,
+          ttlSec: this.settings.deviceTokenTtlSec,
+        });
+        return { ...this.tokenResponse(tokens, user), deviceToken: deviceToken.token };
       },
     }),
 
@@ -318,10 +324,12 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
         const sequelize = await this.sql();
         const user = await findUserById(sequelize, me.id);
         if (!user || user.status !== "active") throw new UnauthorizedError();
-        const verdict = await this.throttle.check(user.email, ctx.meta.ip);
+        // a signed-in session is a known client: a stranger's account lockout does not hold it
+        const sessionKey = me.sid ? `session:${me.sid}` : undefined;
+        const verdict = await this.throttle.check(user.email, ctx.meta.ip, sessionKey);
         if (verdict.retryAfter) throw rateLimited(verdict.retryAfter);
         if (!(await verifyPassword(user.password_hash, ctx.params.currentPassword))) {
-          await this.throttle.fail(user.email, ctx.meta.ip);
+          await this.throttle.fail(user.email, ctx.meta.ip, sessionKey);
           await this.audit(ctx, {
             action: "auth.password_change_failed",
             userId: user.id,
@@ -343,7 +351,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
           return revokeAllSessions(sequelize, user.id, "password_change", t);
         });
         await this.sessionChanged(ctx, user.id);
-        await this.throttle.succeed(user.email);
+        await this.throttle.succeed(user.email, sessionKey);
         // every earlier session is gone; this client continues in a fresh one
         const tokens = await this.issueTokens(ctx, user);
         await this.audit(ctx, {
@@ -360,11 +368,11 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
       params: {
         ...STRICT,
         limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
-        afterId: { ...USER_ID, optional: true },
+        afterId: idParam("afterId", { optional: true }),
       },
-      async handler(ctx: Context<{ limit?: number; afterId?: number }, any>) {
+      async handler(ctx: Context<{ limit?: number | null; afterId?: number | null }, any>) {
         const limit = ctx.params.limit ?? 50;
-        const rows = await listUsers(await this.sql(), { limit, afterId: ctx.params.afterId });
+        const rows = await listUsers(await this.sql(), { limit, afterId: ctx.params.afterId ?? undefined });
         return {
           users: rows.map(adminView),
           nextAfterId: rows.length === limit ? Number(rows[rows.length - 1].id) : null,
@@ -424,23 +432,29 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
       },
     }),
 
-    /** What the gateway needs to accept an access token: status, current role, revoked sessions. */
+    /**
+     * What the gateway needs to accept an access token: the account's status and current role, and
+     * whether the token's session (`sid`) is an unrevoked session of this very user.
+     */
     session: guarded({
       auth: "internal",
       callers: ["api"],
       visibility: "public",
-      params: { ...STRICT, userId: USER_ID },
-      async handler(ctx: Context<{ userId: number }, any>) {
+      params: { ...STRICT, userId: idParam("userId"), sid: { type: "uuid" } },
+      async handler(ctx: Context<{ userId: number; sid: string }, any>) {
+        const { userId, sid } = ctx.params;
         const sequelize = await this.sql();
-        const user = await findUserById(sequelize, ctx.params.userId);
-        if (!user)
-          return { id: ctx.params.userId, email: "", role: "user", status: "missing", revokedSids: [] };
-        const revokedSids = await recentlyRevokedSessions(
-          sequelize,
-          user.id,
-          MAX_ACCESS_TTL_SEC + CLOCK_TOLERANCE_SEC + 60,
-        );
-        return { id: Number(user.id), email: user.email, role: user.role, status: user.status, revokedSids };
+        const user = await findUserById(sequelize, userId);
+        if (!user) return { id: userId, email: "", role: "user", status: "missing", sid, sessionLive: false };
+        const sessionLive = await isLiveSession(sequelize, user.id, sid);
+        return {
+          id: Number(user.id),
+          email: user.email,
+          role: user.role,
+          status: user.status,
+          sid,
+          sessionLive,
+        };
       },
     }),
   },

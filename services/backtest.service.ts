@@ -1,589 +1,488 @@
-// Backtests over the API: validates the definition, loads candles (database, else the bundled
-// history), runs the shared core engine in worker threads, stores results in backtest_results and
-// answers repeats of the same (definition, data, fill model, engine version) from that store.
-import crypto from "node:crypto";
-import type { Context, ServiceSchema } from "moleculer";
-import { Errors } from "moleculer";
-import { QueryTypes } from "sequelize";
-import { loadBacktestCandles } from "../src/adapters/backtest/db-candles";
+// Backtests and parameter sweeps over the API. A request is checked and planned (src/adapters/
+// backtest/planner.ts), stored with its place in the durable, fair job queue, and answered at once
+// with 202; worker threads in any process running this service take the runs (runner.ts). No
+// request waits on long work, and queued work survives any kind of stop.
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Transaction } from "sequelize";
+import { BacktestPool } from "../src/adapters/backtest/pool";
+import { backtestConfig } from "../src/adapters/config";
+import { planRun, planSweep, resolveBase, type RunRequest } from "../src/adapters/backtest/planner";
+import { JobQueue } from "../src/adapters/backtest/queue";
+import { BacktestRunner } from "../src/adapters/backtest/runner";
 import {
-  BacktestJobError,
-  BacktestPool,
-  shareColumns,
-  type BacktestJob,
-} from "../src/adapters/backtest/pool";
+  BacktestStore,
+  fairPriority,
+  type NewRun,
+  type RunRow,
+  type RunStatus,
+  type SweepRow,
+} from "../src/adapters/backtest/store";
+import { loadWindow, WindowCache } from "../src/adapters/backtest/windows";
 import { getDatabase } from "../src/adapters/storage/database";
-import { BACKTEST_DEFAULTS, parseDateRange } from "../src/core/backtest";
-import { ENGINE_VERSION } from "../src/core/backtest/version";
+import { RANKABLE_METRICS, rankRuns, type GridPoint, type RankableMetric } from "../src/core/backtest";
 import type { BacktestMetrics } from "../src/core/backtest/metrics";
-import { DEFAULT_WARMUP_CANDLES, validateStrategy, type StrategyDefinition } from "../src/core/strategy";
+import { ENGINE_VERSION } from "../src/core/backtest/version";
+import { ConflictError, NotFoundError, RateLimitedError } from "../src/core/model/errors";
+import { AuthGuardMixin, guarded, requireUser } from "../mixins/auth-guard.mixin";
+import { idParam, isoTimestampParam, utcDateParam } from "../src/gateway/params";
 import ErrorsMixin from "../mixins/errors.mixin";
 
-const { MoleculerClientError } = Errors;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_SWEEP_RUNS = 100;
-const RANKABLE: (keyof BacktestMetrics)[] = [
-  "netProfit",
-  "totalReturnPct",
-  "cagrPct",
-  "sharpe",
-  "sortino",
-  "profitFactor",
-  "expectancy",
-  "winRatePct",
-  "maxDrawdownPct",
-];
 
-interface RunParams {
-  definition?: unknown;
-  strategyId?: number;
-  symbol?: string;
-  from: string;
-  to: string;
-  initialBalance?: number;
-  feeRate?: number;
-  slippageBps?: number;
+export interface BacktestSettings {
+  /** worker threads in this process; undefined: one per core, at most 4 */
+  workers?: number;
+  /** queued and running runs one user may have (a sweep counts each run) */
+  queuePerUser: number;
+  /** queued and running runs over all users */
+  queueMax: number;
+  heartbeatMs: number;
+  staleAfterSec: number;
+  pollingIntervalSeconds: number;
 }
 
-interface Prepared {
-  definition: StrategyDefinition;
-  strategyId: number | null;
-  from: string;
-  to: string;
-  initialBalance: number;
-  feeRate: number;
-  slippageBps: number;
-  warmup: number;
-  fromMs: number;
-  toMs: number;
+interface BacktestVars {
+  store: BacktestStore;
+  queue: JobQueue;
+  pool: BacktestPool;
+  runner: BacktestRunner;
 }
+
+interface BacktestMethods {
+  enqueue(
+    userId: number,
+    runs: NewRun[],
+    onInsert?: (t: Transaction) => Promise<void>,
+  ): Promise<{ id: string; status: RunStatus; priority: number; created_at: Date }[]>;
+  owned(id: string, userId: number, withResult: boolean): Promise<RunRow>;
+  present(row: RunRow, position: number | undefined, withResult: boolean): Record<string, unknown>;
+  presentSweep(sweep: SweepRow, runs: RunRow[]): Record<string, unknown>;
+  deadNodes(nodes: string[]): string[];
+}
+
+type Self = Service<BacktestSettings> & BacktestVars & BacktestMethods;
 
 const RUN_PARAMS = {
   $$strict: "remove",
   definition: { type: "object", optional: true },
-  strategyId: { type: "number", integer: true, positive: true, optional: true, convert: true },
+  strategyId: idParam("strategyId", { optional: true }),
   symbol: {
     type: "string",
     optional: true,
     pattern: /^[A-Z0-9]{2,20}$/,
     messages: { stringPattern: "symbol must be an upper-case Binance symbol such as BTCUSDT" },
   },
-  from: {
-    type: "string",
-    pattern: /^\d{4}-\d{2}-\d{2}$/,
-    messages: { stringPattern: "from must be a UTC date YYYY-MM-DD" },
-  },
-  to: {
-    type: "string",
-    pattern: /^\d{4}-\d{2}-\d{2}$/,
-    messages: { stringPattern: "to must be a UTC date YYYY-MM-DD" },
-  },
+  from: utcDateParam("from"),
+  to: utcDateParam("to"),
   initialBalance: { type: "number", positive: true, max: 1e12, optional: true, convert: true },
   feeRate: { type: "number", min: 0, max: 0.1, optional: true, convert: true },
   slippageBps: { type: "number", min: 0, max: 1000, optional: true, convert: true },
 } as const;
+const ID = { $$strict: "remove", id: { type: "string", min: 1, max: 64 } } as const;
+const PAGE = {
+  $$strict: "remove",
+  limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
+  before: isoTimestampParam("before", { optional: true }),
+} as const;
 
-function userId(ctx: Context<any, any>): number {
-  const id = ctx.meta?.user?.id;
-  if (id === undefined || id === null)
-    throw new MoleculerClientError("Authentication required.", 401, "UNAUTHORIZED");
-  return Number(id);
+/** Optional params may arrive as null; the planner reads "absent" as undefined. */
+function asRequest(p: Record<string, unknown>): RunRequest {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) if (v !== null) out[k] = v;
+  return out as unknown as RunRequest;
 }
 
-function invalid(
-  issues: { path: string; code: string; message: string }[],
-  message = "The backtest request is invalid.",
-): never {
-  throw new MoleculerClientError(message, 400, "VALIDATION_FAILED", issues);
-}
-
-/** Stable JSON: object keys sorted, so equal definitions hash equally whatever their key order. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") {
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as any)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
-
-/** Sets a value at a dotted path ("indicators.fast.period") in a deep copy of `obj`. */
-function setPath(obj: unknown, path: string, value: unknown): unknown {
-  const copy = JSON.parse(JSON.stringify(obj));
-  const keys = path.split(".");
-  let cur: any = copy;
-  for (const k of keys.slice(0, -1)) {
-    if (cur[k] === undefined || typeof cur[k] !== "object") cur[k] = {};
-    cur = cur[k];
-  }
-  cur[keys[keys.length - 1]] = value;
-  return copy;
-}
-
-function cartesian(grid: Record<string, unknown[]>): Record<string, unknown>[] {
-  let out: Record<string, unknown>[] = [{}];
-  for (const [k, values] of Object.entries(grid))
-    out = out.flatMap((o) => values.map((v) => ({ ...o, [k]: v })));
-  return out;
-}
-
-interface BacktestSettings {
-  workers: number;
-}
-
-const BacktestService: ServiceSchema<BacktestSettings & Record<string, any>> = {
+const BacktestService: ServiceSchema<BacktestSettings, BacktestMethods, BacktestVars, Self> = {
   name: "backtest",
-  mixins: [ErrorsMixin],
-  settings: {
-    workers: Number(process.env.BACKTEST_WORKERS ?? 0) || 0,
-  },
+  mixins: [AuthGuardMixin, ErrorsMixin],
 
-  created() {
-    this.pool = new BacktestPool(this.settings.workers > 0 ? this.settings.workers : undefined);
+  settings: {
+    ...backtestConfig(),
+    heartbeatMs: 5000,
+    staleAfterSec: 30,
+    pollingIntervalSeconds: 1,
   },
 
   actions: {
-    /** POST /api/v1/backtests → 202 { id, status } */
-    create: {
+    /** POST /api/v1/backtests → 202 { id, status, position } */
+    create: guarded({
+      auth: "user",
       params: RUN_PARAMS,
-      async handler(ctx: Context<RunParams, any>) {
-        const uid = userId(ctx);
-        const p = await this.prepare(ctx.params, uid);
-        const row = await this.submit(uid, p);
+      async handler(this: Self, ctx: Context<Record<string, unknown>, { $statusCode?: number }>) {
+        const me = requireUser(ctx);
+        const sequelize = (await getDatabase()).sequelize;
+        const req = asRequest(ctx.params);
+        const base = await resolveBase(sequelize, req, me.id);
+        const plan = await planRun(sequelize, base, req);
+        const run: NewRun = {
+          userId: me.id,
+          strategyId: base.strategyId,
+          cacheKey: plan.cacheKey,
+          engineVersion: ENGINE_VERSION,
+          params: plan.params,
+          definition: plan.definition,
+        };
         ctx.meta.$statusCode = 202;
-        return row;
+        // a repeat of the caller's own run is answered from their stored result
+        const own = await this.store.ownCompleted(me.id, plan.cacheKey, ENGINE_VERSION);
+        if (own) {
+          const [row] = await this.store.transaction((t) =>
+            this.store.insertRuns(t, [
+              { ...run, status: "completed", priority: 0, metrics: own.metrics, result: own.result },
+            ]),
+          );
+          return { id: row.id, status: row.status, cached: true };
+        }
+        const [row] = await this.enqueue(me.id, [run]);
+        const positions = await this.store.queuePositions([row]);
+        return { id: row.id, status: row.status, cached: false, position: positions.get(row.id) ?? null };
       },
-    },
+    }),
 
-    /** GET /api/v1/backtests/:id → { id, status, progress, result, … } */
-    get: {
-      params: { $$strict: "remove", id: { type: "string", min: 1, max: 64 } },
-      async handler(ctx: Context<{ id: string }, any>) {
-        const row = await this.findOwned(ctx.params.id, userId(ctx), true);
-        return this.present(row, true);
+    /** GET /api/v1/backtests/:id → { id, status, progress, position, result, … } */
+    get: guarded({
+      auth: "user",
+      params: ID,
+      async handler(this: Self, ctx: Context<{ id: string }>) {
+        const row = await this.owned(ctx.params.id, requireUser(ctx).id, true);
+        const positions = await this.store.queuePositions([row]);
+        return this.present(row, positions.get(row.id), true);
       },
-    },
+    }),
 
-    /** GET /api/v1/backtests → the caller's backtests, newest first (no results) */
-    list: {
-      params: {
-        $$strict: "remove",
-        limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
-        before: {
-          type: "string",
-          optional: true,
-          pattern: /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/,
-          messages: { stringPattern: "before must be an ISO timestamp (createdAt of the last item)" },
-        },
+    /** GET /api/v1/backtests → the caller's single runs, newest first (no results) */
+    list: guarded({
+      auth: "user",
+      params: PAGE,
+      async handler(this: Self, ctx: Context<{ limit?: number; before?: string | null }>) {
+        const limit = ctx.params.limit ?? 20;
+        const rows = await this.store.list(requireUser(ctx).id, limit, ctx.params.before ?? undefined);
+        const positions = await this.store.queuePositions(rows);
+        return {
+          items: rows.map((r) => this.present(r, positions.get(r.id), false)),
+          nextBefore: rows.length === limit ? rows[rows.length - 1].cursor : null,
+        };
       },
-      async handler(ctx: Context<{ limit?: number; before?: string }, any>) {
-        const db = await getDatabase();
-        const rows = await db.sequelize.query<any>(
-          `SELECT id, status, progress, params, metrics, error, created_at, finished_at FROM backtest_results
-            WHERE user_id = :uid ${ctx.params.before ? "AND created_at < :before" : ""}
-            ORDER BY created_at DESC, id LIMIT :limit`,
-          {
-            replacements: { uid: userId(ctx), before: ctx.params.before, limit: ctx.params.limit ?? 20 },
-            type: QueryTypes.SELECT,
-          },
-        );
-        return { items: rows.map((r) => this.present(r, false)) };
-      },
-    },
+    }),
 
-    /** DELETE /api/v1/backtests/:id */
-    remove: {
-      params: { $$strict: "remove", id: { type: "string", min: 1, max: 64 } },
-      async handler(ctx: Context<{ id: string }, any>) {
-        const row = await this.findOwned(ctx.params.id, userId(ctx), false);
-        const db = await getDatabase();
-        await db.sequelize.query(`DELETE FROM backtest_results WHERE id = :id AND user_id = :uid`, {
-          replacements: { id: row.id, uid: userId(ctx) },
-        });
+    /** DELETE /api/v1/backtests/:id: a queued run leaves the queue; a running one is discarded */
+    remove: guarded({
+      auth: "user",
+      params: ID,
+      async handler(this: Self, ctx: Context<{ id: string }>) {
+        const me = requireUser(ctx);
+        const row = await this.owned(ctx.params.id, me.id, false);
+        await this.store.remove(row.id, me.id);
+        if (row.status === "queued" || row.status === "running") await this.queue.cancel([row.id]);
         return { id: row.id, deleted: true };
       },
-    },
+    }),
 
     /** POST /api/v1/backtests/compare { ids } → metrics side by side */
-    compare: {
+    compare: guarded({
+      auth: "user",
       params: {
         $$strict: "remove",
         ids: { type: "array", items: { type: "string", max: 64 }, min: 2, max: 10, unique: true },
       },
-      async handler(ctx: Context<{ ids: string[] }, any>) {
-        const uid = userId(ctx);
-        const rows = await Promise.all(ctx.params.ids.map((id) => this.findOwned(id, uid, false)));
-        const notDone = rows.filter((r) => r.status !== "completed");
+      async handler(this: Self, ctx: Context<{ ids: string[] }>) {
+        const me = requireUser(ctx);
+        const valid = ctx.params.ids.filter((id) => UUID_RE.test(id));
+        const rows = valid.length === ctx.params.ids.length ? await this.store.getMany(valid, me.id) : [];
+        if (rows.length !== ctx.params.ids.length) throw new NotFoundError("Backtest not found.");
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        const ordered = ctx.params.ids.map((id) => byId.get(id)!);
+        const notDone = ordered.filter((r) => r.status !== "completed");
         if (notDone.length) {
-          throw new MoleculerClientError(
+          throw new ConflictError(
             "Only completed backtests can be compared.",
-            409,
-            "CONFLICT",
             notDone.map((r) => ({ id: r.id, status: r.status })),
           );
         }
-        const metricNames = Object.keys(rows[0].metrics ?? {});
         return {
-          metrics: metricNames,
-          backtests: rows.map((r) => ({
+          metrics: Object.keys(ordered[0].metrics ?? {}),
+          backtests: ordered.map((r) => ({
             id: r.id,
-            name: r.definition?.name,
+            name: (r.definition as { name?: string }).name,
             symbol: r.params.symbol,
             interval: r.params.interval,
             from: r.params.from,
             to: r.params.to,
             feeRate: r.params.feeRate,
             slippageBps: r.params.slippageBps,
+            sweepParams: r.sweep_params ?? undefined,
             metrics: r.metrics,
           })),
         };
       },
-    },
+    }),
 
-    /** POST /api/v1/backtests/sweep { definition | strategyId, grid, from, to, …, rankBy } → ranked table */
-    sweep: {
+    /** POST /api/v1/backtests/sweep { definition | strategyId, grid, from, to, …, rankBy } → 202 { id, runs } */
+    sweep: guarded({
+      auth: "user",
       params: {
         ...RUN_PARAMS,
-        grid: {
-          type: "record",
-          key: { type: "string", pattern: /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/ },
-          value: { type: "array", min: 1, max: 50 },
-        },
-        rankBy: { type: "enum", values: RANKABLE, optional: true },
+        grid: { type: "object" },
+        rankBy: { type: "enum", values: [...RANKABLE_METRICS], optional: true },
         descending: { type: "boolean", optional: true, convert: true },
       },
-      ...({ timeout: 120_000 } as object),
       async handler(
+        this: Self,
         ctx: Context<
-          RunParams & {
-            grid: Record<string, unknown[]>;
-            rankBy?: keyof BacktestMetrics;
-            descending?: boolean;
-          },
-          any
+          Record<string, unknown> & { grid: unknown; rankBy?: RankableMetric; descending?: boolean },
+          { $statusCode?: number }
         >,
       ) {
-        const uid = userId(ctx);
-        const base = await this.prepare(ctx.params, uid);
-        const combos = cartesian(ctx.params.grid);
-        if (combos.length > MAX_SWEEP_RUNS) {
-          invalid([
-            {
-              path: "/grid",
-              code: "too_large",
-              message: `the grid has ${combos.length} combinations; at most ${MAX_SWEEP_RUNS} are allowed`,
-            },
-          ]);
-        }
-        const variants = combos.map((params) => {
-          let def: unknown = base.definition;
-          for (const [k, v] of Object.entries(params)) def = setPath(def, k, v);
-          const checked = validateStrategy(def);
-          return { params, definition: def, errors: checked.ok ? [] : checked.errors };
-        });
-        const db = await getDatabase();
-        const window = await loadBacktestCandles(
-          db.sequelize,
-          base.definition.symbol,
-          base.definition.interval,
-          base.fromMs,
-          base.toMs,
-          base.warmup,
-        );
-        const columns = shareColumns(window.columns);
-        const started = Date.now();
-        const results = await Promise.all(
-          variants.map(async (v) => {
-            if (v.errors.length) return { params: v.params, skipped: true, errors: v.errors };
-            const out = await this.pool.run({ ...this.jobOf(base, v.definition), columns });
-            return { params: v.params, metrics: JSON.parse(out.report).metrics as BacktestMetrics };
-          }),
-        );
+        const me = requireUser(ctx);
+        const sequelize = (await getDatabase()).sequelize;
+        const req = asRequest(ctx.params);
+        const base = await resolveBase(sequelize, req, me.id);
+        const plan = await planSweep(sequelize, base, req, ctx.params.grid);
         const rankBy = ctx.params.rankBy ?? "sharpe";
-        const desc = ctx.params.descending ?? rankBy !== "maxDrawdownPct";
-        const ranked = results
-          .filter((r): r is { params: Record<string, unknown>; metrics: BacktestMetrics } => "metrics" in r)
-          .sort((a, b) => {
-            const x = Number(a.metrics[rankBy]);
-            const y = Number(b.metrics[rankBy]);
-            const nx = Number.isFinite(x) ? x : -Infinity;
-            const ny = Number.isFinite(y) ? y : -Infinity;
-            return desc ? ny - nx : nx - ny;
-          })
-          .map((r, i) => ({ rank: i + 1, ...r }));
+        const descending = ctx.params.descending ?? rankBy !== "maxDrawdownPct";
+        let sweepId = "";
+        const runs: NewRun[] = plan.runs.map((r) => ({
+          userId: me.id,
+          strategyId: base.strategyId,
+          cacheKey: r.cacheKey,
+          engineVersion: ENGINE_VERSION,
+          params: r.params,
+          definition: r.definition,
+          sweepParams: r.point as Record<string, unknown>,
+        }));
+        await this.enqueue(me.id, runs, async (t) => {
+          const s = await this.store.insertSweep(t, {
+            userId: me.id,
+            strategyId: base.strategyId,
+            params: plan.params,
+            definition: base.definition,
+            grid: ctx.params.grid,
+            rankBy,
+            descending,
+            runs: runs.length,
+            skipped: plan.skipped,
+          });
+          sweepId = s.id;
+          for (const r of runs) r.sweepId = s.id;
+        });
+        ctx.meta.$statusCode = 202;
         return {
-          rankBy,
-          descending: desc,
-          runs: ranked.length,
-          skipped: results.filter((r) => "skipped" in r),
-          elapsedMs: Date.now() - started,
-          results: ranked,
+          id: sweepId,
+          status: runs.length ? "queued" : "completed",
+          runs: runs.length,
+          skipped: plan.skipped,
         };
       },
-    },
+    }),
+
+    /** GET /api/v1/backtests/sweeps/:id → progress, and the runs ranked (completed ones first) */
+    sweepGet: guarded({
+      auth: "user",
+      params: ID,
+      async handler(this: Self, ctx: Context<{ id: string }>) {
+        const me = requireUser(ctx);
+        const sweep = UUID_RE.test(ctx.params.id)
+          ? await this.store.getSweep(ctx.params.id, me.id)
+          : undefined;
+        if (!sweep) throw new NotFoundError("Sweep not found.");
+        return this.presentSweep(sweep, await this.store.sweepRuns(sweep.id, me.id));
+      },
+    }),
+
+    /** GET /api/v1/backtests/sweeps → the caller's sweeps, newest first */
+    sweepList: guarded({
+      auth: "user",
+      params: PAGE,
+      async handler(this: Self, ctx: Context<{ limit?: number; before?: string | null }>) {
+        const limit = ctx.params.limit ?? 20;
+        const rows = await this.store.listSweeps(requireUser(ctx).id, limit, ctx.params.before ?? undefined);
+        return {
+          nextBefore: rows.length === limit ? rows[rows.length - 1].cursor : null,
+          items: rows.map((s) => ({
+            id: s.id,
+            name: (s.definition as { name?: string }).name,
+            status: Number(s.done) >= s.runs ? "completed" : "running",
+            runs: s.runs,
+            done: Number(s.done),
+            rankBy: s.rank_by,
+            grid: s.grid,
+            createdAt: s.created_at,
+          })),
+        };
+      },
+    }),
+
+    /** DELETE /api/v1/backtests/sweeps/:id: the sweep and all its runs */
+    sweepRemove: guarded({
+      auth: "user",
+      params: ID,
+      async handler(this: Self, ctx: Context<{ id: string }>) {
+        const me = requireUser(ctx);
+        const open = UUID_RE.test(ctx.params.id)
+          ? await this.store.removeSweep(ctx.params.id, me.id)
+          : undefined;
+        if (!open) throw new NotFoundError("Sweep not found.");
+        await this.queue.cancel(open);
+        return { id: ctx.params.id, deleted: true };
+      },
+    }),
   },
 
   methods: {
-    async prepare(this: any, params: RunParams, uid: number): Promise<Prepared> {
-      if ((params.definition === undefined) === (params.strategyId === undefined)) {
-        invalid([
-          {
-            path: "/definition",
-            code: "required",
-            message: "send either a strategy definition or a strategyId (exactly one)",
-          },
-        ]);
-      }
-      let definition: unknown = params.definition;
-      let strategyId: number | null = null;
-      if (params.strategyId !== undefined) {
-        const db = await getDatabase();
-        const [row] = await db.sequelize.query<any>(
-          `SELECT id, definition FROM strategies WHERE id = :id AND user_id = :uid`,
-          {
-            replacements: { id: params.strategyId, uid },
-            type: QueryTypes.SELECT,
-          },
+    /**
+     * Stores runs and their jobs in one transaction, within the per-user and overall queue
+     * bounds (429 with Retry-After beyond them). Each run's priority puts it behind the runs this
+     * user already has waiting, so users are served round-robin.
+     */
+    async enqueue(this: Self, userId: number, runs: NewRun[], onInsert?: (t: Transaction) => Promise<void>) {
+      const created = await this.store.transaction(async (t) => {
+        const active = await this.store.activeCounts(userId, t);
+        const over =
+          active.user + runs.length > this.settings.queuePerUser
+            ? `you have ${active.user} backtest runs queued or running; at most ${this.settings.queuePerUser} are allowed`
+            : active.total + runs.length > this.settings.queueMax
+              ? "the backtest queue is full"
+              : undefined;
+        if (over) {
+          const mean = (await this.store.meanRunSeconds()) ?? 5;
+          const workers = Math.max(1, this.pool.size);
+          const waitSec = Math.min(600, Math.max(5, Math.ceil((mean * Math.max(1, runs.length)) / workers)));
+          throw new RateLimitedError(`${over}; try again later (${runs.length} requested).`, waitSec * 1000);
+        }
+        await onInsert?.(t);
+        const rows = await this.store.insertRuns(
+          t,
+          runs.map((r, i) => ({ ...r, status: "queued" as const, priority: fairPriority(active.user, i) })),
         );
-        if (!row) throw new MoleculerClientError("Strategy not found.", 404, "NOT_FOUND");
-        definition = row.definition;
-        strategyId = row.id;
-      }
-      if (params.symbol && definition && typeof definition === "object")
-        definition = { ...(definition as object), symbol: params.symbol };
-      const checked = validateStrategy(definition);
-      if (!checked.ok) {
-        invalid(
-          checked.errors.map((e) => ({ ...e, path: params.strategyId ? e.path : `/definition${e.path}` })),
-          "The strategy definition is invalid.",
+        await this.queue.enqueue(
+          (await getDatabase()).sequelize,
+          t,
+          rows.map((r) => ({ id: r.id, priority: r.priority })),
         );
-      }
-      const { range, errors } = parseDateRange(params.from, params.to);
-      if (!range) invalid(errors);
-      const def = (checked as { definition: StrategyDefinition }).definition;
-      return {
-        definition: def,
-        strategyId,
-        from: params.from,
-        to: params.to,
-        initialBalance: params.initialBalance ?? BACKTEST_DEFAULTS.initialBalance,
-        feeRate: params.feeRate ?? BACKTEST_DEFAULTS.feeRate,
-        slippageBps: params.slippageBps ?? BACKTEST_DEFAULTS.slippageBps,
-        warmup: def.warmupCandles ?? DEFAULT_WARMUP_CANDLES,
-        fromMs: range!.startMs,
-        toMs: range!.endMs,
-      };
+        return rows;
+      });
+      this.queue.wake();
+      return created;
     },
 
-    jobOf(p: Prepared, definition: unknown): Omit<BacktestJob, "columns"> {
-      return {
-        definition,
-        from: p.from,
-        to: p.to,
-        feeRate: p.feeRate,
-        slippageBps: p.slippageBps,
-        initialBalance: p.initialBalance,
-        warmupCandles: p.warmup,
-      };
-    },
-
-    async submit(this: any, uid: number, p: Prepared) {
-      const db = await getDatabase();
-      const window = await loadBacktestCandles(
-        db.sequelize,
-        p.definition.symbol,
-        p.definition.interval,
-        p.fromMs,
-        p.toMs,
-        p.warmup,
-      );
-      const inRange = window.columns.openTime.filter((t) => t >= p.fromMs && t < p.toMs).length;
-      if (inRange === 0) {
-        invalid([
-          {
-            path: "/from",
-            code: "no_data",
-            message: `no ${p.definition.symbol} ${p.definition.interval} candles between ${p.from} and ${p.to}; import history first (aura data import)`,
-          },
-        ]);
-      }
-      const params = {
-        symbol: p.definition.symbol,
-        interval: p.definition.interval,
-        from: p.from,
-        to: p.to,
-        initialBalance: p.initialBalance,
-        feeRate: p.feeRate,
-        slippageBps: p.slippageBps,
-        warmupCandles: p.warmup,
-        dataSource: window.source,
-      };
-      const cacheKey = crypto
-        .createHash("sha256")
-        .update(
-          canonical({
-            definition: p.definition,
-            ...params,
-            dataSource: undefined,
-            data: window.fingerprint,
-            engine: ENGINE_VERSION,
-          }),
-        )
-        .digest("hex");
-
-      const [hit] = await db.sequelize.query<any>(
-        `SELECT metrics, result FROM backtest_results WHERE cache_key = :cacheKey AND status = 'completed' AND engine_version = :engine LIMIT 1`,
-        { replacements: { cacheKey, engine: ENGINE_VERSION }, type: QueryTypes.SELECT },
-      );
-      const [row] = await db.sequelize.query<any>(
-        `INSERT INTO backtest_results (user_id, strategy_id, cache_key, engine_version, status, progress, params, definition, metrics, result, started_at, finished_at)
-         VALUES (:uid, :sid, :cacheKey, :engine, :status, :progress, :params::jsonb, :definition::jsonb, :metrics::jsonb, :result::jsonb,
-                 CASE WHEN :cached THEN now() END, CASE WHEN :cached THEN now() END)
-         RETURNING id, status, created_at`,
-        {
-          replacements: {
-            uid,
-            sid: p.strategyId,
-            cacheKey,
-            engine: ENGINE_VERSION,
-            status: hit ? "completed" : "queued",
-            progress: hit ? 1 : 0,
-            params: JSON.stringify(params),
-            definition: JSON.stringify(p.definition),
-            metrics: hit ? JSON.stringify(hit.metrics) : null,
-            result: hit ? JSON.stringify(hit.result) : null,
-            cached: Boolean(hit),
-          },
-          type: QueryTypes.SELECT,
-        },
-      );
-      if (!hit) void this.execute(row.id, uid, { ...this.jobOf(p, p.definition), columns: window.columns });
-      return { id: row.id, status: row.status, cached: Boolean(hit) };
-    },
-
-    async execute(this: any, id: string, uid: number, job: BacktestJob) {
-      const db = await getDatabase();
-      const [claimed] = await db.sequelize.query<any>(
-        `UPDATE backtest_results SET status = 'running', started_at = now() WHERE id = :id AND status = 'queued' RETURNING id`,
-        { replacements: { id }, type: QueryTypes.SELECT },
-      );
-      if (!claimed) return;
-      let lastWrite = 0;
-      try {
-        const out = await this.pool.run(job, (fraction: number) => {
-          const now = Date.now();
-          if (now - lastWrite < 250) return;
-          lastWrite = now;
-          this.broker.broadcast("backtest.progress", { id, userId: uid, progress: fraction }).catch(() => {});
-          db.sequelize
-            .query(`UPDATE backtest_results SET progress = :p WHERE id = :id AND status = 'running'`, {
-              replacements: { p: fraction, id },
-            })
-            .catch(() => {});
-        });
-        const report = JSON.parse(out.report);
-        await db.sequelize.query(
-          `UPDATE backtest_results SET status = 'completed', progress = 1, metrics = :metrics::jsonb, result = :result::jsonb, finished_at = now() WHERE id = :id`,
-          { replacements: { id, metrics: JSON.stringify(report.metrics), result: out.report } },
-        );
-        this.broker
-          .broadcast("backtest.completed", { id, userId: uid, status: "completed", metrics: report.metrics })
-          .catch(() => {});
-      } catch (err: any) {
-        const message =
-          err instanceof BacktestJobError ? err.message : "the backtest could not run; see the server log";
-        if (!(err instanceof BacktestJobError))
-          this.logger.error({ id, err: err?.message }, "backtest failed");
-        await db.sequelize
-          .query(
-            `UPDATE backtest_results SET status = 'failed', error = :message, finished_at = now() WHERE id = :id`,
-            { replacements: { id, message } },
-          )
-          .catch(() => {});
-        this.broker
-          .broadcast("backtest.completed", { id, userId: uid, status: "failed", error: message })
-          .catch(() => {});
-      }
-    },
-
-    async findOwned(this: any, id: string, uid: number, withResult: boolean) {
-      if (!UUID_RE.test(id)) throw new MoleculerClientError("Backtest not found.", 404, "NOT_FOUND");
-      const db = await getDatabase();
-      const [row] = await db.sequelize.query<any>(
-        `SELECT id, status, progress, params, definition, metrics, error, created_at, started_at, finished_at${withResult ? ", result" : ""}
-           FROM backtest_results WHERE id = :id AND user_id = :uid`,
-        { replacements: { id, uid }, type: QueryTypes.SELECT },
-      );
-      if (!row) throw new MoleculerClientError("Backtest not found.", 404, "NOT_FOUND");
+    async owned(this: Self, id: string, userId: number, withResult: boolean) {
+      const row = UUID_RE.test(id) ? await this.store.get(id, userId, withResult) : undefined;
+      if (!row) throw new NotFoundError("Backtest not found.");
       return row;
     },
 
-    present(row: any, withResult: boolean) {
+    present(row: RunRow, position: number | undefined, withResult: boolean) {
       return {
         id: row.id,
         status: row.status,
         progress: Number(row.progress),
+        ...(row.status === "queued" ? { position: position ?? null } : {}),
         params: row.params,
-        ...(row.definition ? { name: row.definition.name } : {}),
+        name: (row.definition as { name?: string })?.name,
+        ...(row.sweep_id ? { sweepId: row.sweep_id, sweepParams: row.sweep_params } : {}),
         metrics: row.metrics ?? null,
         error: row.error ?? null,
         createdAt: row.created_at,
+        startedAt: row.started_at ?? null,
         finishedAt: row.finished_at ?? null,
         ...(withResult ? { result: row.result ?? null } : {}),
       };
     },
 
-    /** Re-queues runs another process left unfinished (it stopped or crashed mid-run). */
-    async resumeInterrupted(this: any) {
-      const db = await getDatabase();
-      await db.sequelize.query(
-        `UPDATE backtest_results SET status = 'queued', progress = 0 WHERE status = 'running' AND started_at < now() - interval '10 minutes'`,
+    presentSweep(sweep: SweepRow, runs: RunRow[]) {
+      const completed = runs.filter((r) => r.status === "completed" && r.metrics);
+      const failed = runs.filter((r) => r.status === "failed");
+      const done = completed.length + failed.length;
+      const progress =
+        runs.length === 0
+          ? 1
+          : runs.reduce(
+              (s, r) => s + (r.status === "running" ? Number(r.progress) : r.status === "queued" ? 0 : 1),
+              0,
+            ) / runs.length;
+      const ranked = rankRuns(
+        completed.map((r) => ({
+          params: (r.sweep_params ?? {}) as GridPoint,
+          metrics: r.metrics as unknown as BacktestMetrics,
+          ref: r.id,
+        })),
+        sweep.rank_by as RankableMetric,
+        sweep.descending,
       );
-      const stale = await db.sequelize.query<any>(
-        `SELECT id, user_id, params, definition FROM backtest_results WHERE status = 'queued' AND created_at < now() - interval '1 minute' ORDER BY created_at LIMIT 20`,
-        { type: QueryTypes.SELECT },
-      );
-      for (const r of stale) {
-        try {
-          const p = await this.prepare(
-            {
-              definition: r.definition,
-              from: r.params.from,
-              to: r.params.to,
-              initialBalance: r.params.initialBalance,
-              feeRate: r.params.feeRate,
-              slippageBps: r.params.slippageBps,
-            },
-            r.user_id,
-          );
-          const window = await loadBacktestCandles(
-            db.sequelize,
-            p.definition.symbol,
-            p.definition.interval,
-            p.fromMs,
-            p.toMs,
-            p.warmup,
-          );
-          void this.execute(r.id, r.user_id, { ...this.jobOf(p, p.definition), columns: window.columns });
-        } catch (e: any) {
-          await db.sequelize.query(
-            `UPDATE backtest_results SET status = 'failed', error = :m WHERE id = :id`,
-            { replacements: { id: r.id, m: `could not resume: ${e.message}` } },
-          );
-        }
-      }
+      return {
+        id: sweep.id,
+        status:
+          done >= runs.length
+            ? "completed"
+            : runs.some((r) => r.status === "running") || done > 0
+              ? "running"
+              : "queued",
+        progress,
+        name: (sweep.definition as { name?: string }).name,
+        params: sweep.params,
+        grid: sweep.grid,
+        rankBy: sweep.rank_by,
+        descending: sweep.descending,
+        runs: runs.length,
+        completed: completed.length,
+        failed: failed.map((r) => ({ id: r.id, params: r.sweep_params, error: r.error })),
+        skipped: sweep.skipped,
+        createdAt: sweep.created_at,
+        results: ranked.map((r) => ({ rank: r.rank, id: r.ref, params: r.params, metrics: r.metrics })),
+      };
+    },
+
+    /**
+     * Worker nodes known to be gone. Alone (no transporter) every other node id is a previous run
+     * of this process. In a cluster a node is gone when the registry, complete once heartbeats had
+     * time to arrive, does not list it as available.
+     */
+    deadNodes(this: Self, nodes: string[]) {
+      const me = this.broker.nodeID;
+      if (!this.broker.transit) return nodes.filter((n) => n !== me);
+      const uptimeSec = process.uptime();
+      const heartbeatTimeout = Number(this.broker.options.heartbeatTimeout ?? 15);
+      if (uptimeSec < heartbeatTimeout * 1.5) return [];
+      return nodes.filter((n) => n !== me && !this.broker.registry.nodes.get(n)?.available);
     },
   },
 
-  async started() {
-    this.resumeInterrupted().catch((e: Error) =>
-      this.logger.warn({ err: e.message }, "could not resume interrupted backtests"),
-    );
+  created(this: Self) {
+    this.pool = new BacktestPool(this.settings.workers);
   },
 
-  async stopped() {
+  async started(this: Self) {
+    const db = await getDatabase();
+    this.store = new BacktestStore(db.sequelize);
+    this.queue = await JobQueue.start({
+      url: db.url,
+      pollingIntervalSeconds: this.settings.pollingIntervalSeconds,
+      log: (level, msg, err) => this.logger[level]({ err: (err as Error | undefined)?.message }, msg),
+    });
+    const restored = await this.queue.restore(db.sequelize, await this.store.unfinished(100_000));
+    if (restored)
+      this.logger.warn({ runs: restored }, "queued backtest runs without a job were given one again");
+    const windows = new WindowCache((key, expected) => loadWindow(db.sequelize, key, expected));
+    this.runner = new BacktestRunner({
+      store: this.store,
+      queue: this.queue,
+      pool: this.pool,
+      windows,
+      nodeId: this.broker.nodeID,
+      heartbeatMs: this.settings.heartbeatMs,
+      staleAfterSec: this.settings.staleAfterSec,
+      deadNodes: (nodes) => this.deadNodes(nodes),
+      log: this.logger,
+      events: {
+        progress: (ev) => void this.broker.broadcast("backtest.progress", ev).catch(() => {}),
+        finished: (ev) => void this.broker.broadcast("backtest.completed", ev).catch(() => {}),
+      },
+    });
+    await this.runner.start();
+  },
+
+  async stopped(this: Self) {
+    await this.runner?.stop(5000);
     await this.pool.close();
   },
 };

@@ -2,8 +2,9 @@
 // this is the venue every other service trades on. It replays the bundled history on
 // 127.0.0.1:SIM_PORT; other services find its URLs through `exchange-sim.info`.
 import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { simConfig } from "../src/adapters/config";
 import { createSimulator, type Simulator } from "../src/sim";
-import { PERMISSION_NAMES } from "../src/sim/core/accounts";
+import { PERMISSION_NAMES } from "../src/sim/venue/accounts";
 
 export interface ExchangeSimSettings {
   /** SIM_PORT (default 8090; 0 picks a free port). */
@@ -18,25 +19,9 @@ export interface ExchangeSimSettings {
   step: boolean;
 }
 
-export function readSimEnv(env: NodeJS.ProcessEnv = process.env): ExchangeSimSettings {
-  const portRaw = env.SIM_PORT?.trim();
-  const port = portRaw ? Number(portRaw) : 8090;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`SIM_PORT must be a port number 0-65535, got "${env.SIM_PORT}"`);
-  const speedRaw = env.SIM_SPEED?.trim();
-  const speed = speedRaw ? Number(speedRaw) : undefined;
-  if (speed !== undefined && (!Number.isFinite(speed) || speed <= 0))
-    throw new Error(`SIM_SPEED must be a positive number, got "${env.SIM_SPEED}"`);
-  const stepRaw = (env.SIM_STEP ?? "").trim().toLowerCase();
-  if (!["", "0", "1", "true", "false", "yes", "no"].includes(stepRaw))
-    throw new Error(`SIM_STEP must be true or false, got "${env.SIM_STEP}"`);
-  return {
-    port,
-    host: "127.0.0.1",
-    speed,
-    from: env.SIM_FROM?.trim() || undefined,
-    step: ["1", "true", "yes"].includes(stepRaw),
-  };
+/** The simulator's settings from SIM_PORT, SIM_SPEED, SIM_FROM and SIM_STEP. */
+export function readSimEnv(env?: NodeJS.ProcessEnv): ExchangeSimSettings {
+  return { ...simConfig(env), host: "127.0.0.1" };
 }
 
 const DECIMAL = {

@@ -19,7 +19,7 @@ import {
   type ExchangeId,
 } from "../src/adapters/auth/api-keys";
 import { audit, type AuditEntry } from "../src/adapters/auth/audit";
-import { intFromEnv } from "../src/adapters/auth/env-int";
+import { exchangeConfig, keysConfig } from "../src/adapters/config";
 import { KeyRing } from "../src/adapters/crypto/aead";
 import {
   REJECTION_MESSAGES,
@@ -29,6 +29,7 @@ import {
   type ValidationOptions,
 } from "../src/adapters/exchange/key-validation";
 import { getDatabase } from "../src/adapters/storage/database";
+import { idParam } from "../src/gateway/params";
 import { loadSecrets } from "../src/runtime/secrets";
 import { AuthGuardMixin, assertOwned, guarded, requireUser } from "../mixins/auth-guard.mixin";
 
@@ -36,16 +37,18 @@ interface KeysSettings {
   validation: ValidationOptions;
   /** how often valid keys are re-checked against the exchange (0 = never) */
   recheckIntervalMs: number;
+  /** SIM_URL when set; otherwise "sim" keys are checked against the cluster's simulator */
+  simUrl: string | undefined;
 }
 
+const config = keysConfig();
+
 /** Services allowed to receive decrypted keys: the ones that talk to the exchange for a user. */
-export const DECRYPT_CALLERS = (process.env.KEYS_DECRYPT_CALLERS ?? "execution,market-data")
-  .split(",")
-  .map((s) => s.trim())
-  .filter(Boolean);
+export const DECRYPT_CALLERS = config.decryptCallers;
 
 const STRICT = { $$strict: "remove" } as const;
-const KEY_ID = { type: "number", integer: true, positive: true, convert: true } as const;
+// ids past Number.MAX_SAFE_INTEGER (or PostgreSQL's bigint) are refused here, not in a query
+const KEY_ID = idParam("id");
 const LABEL = { type: "string", trim: true, min: 1, max: 64, pattern: /^[^\u0000-\u001f\u007f]+$/ } as const;
 const RECHECK_LOCK = 7_306_124;
 
@@ -90,11 +93,12 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
 
   settings: {
     validation: { timeoutMs: 6000 },
-    recheckIntervalMs: intFromEnv("KEY_RECHECK_INTERVAL_MS", 24 * 3600 * 1000, { min: 0 }),
+    recheckIntervalMs: config.recheckIntervalMs,
+    simUrl: exchangeConfig().simUrl,
   },
 
   created() {
-    const secrets = loadSecrets(process.env, { warn: (m) => this.logger.warn(m) });
+    const secrets = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) });
     this.ring = new KeyRing(secrets.masterKey, secrets.oldMasterKeys);
   },
 
@@ -264,7 +268,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
       auth: "internal",
       callers: DECRYPT_CALLERS,
       visibility: "public",
-      params: { ...STRICT, keyId: KEY_ID },
+      params: { ...STRICT, keyId: idParam("keyId") },
       async handler(ctx: Context<{ keyId: number }, any>) {
         const me = requireUser(ctx);
         const row = assertOwned(
@@ -312,7 +316,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
      */
     async validationOptions(exchange: ExchangeId): Promise<ValidationOptions> {
       const v: ValidationOptions = this.settings.validation;
-      if (exchange !== "sim" || v.simUrl || process.env.SIM_URL?.trim()) return v;
+      if (exchange !== "sim" || v.simUrl || this.settings.simUrl) return v;
       if (!(this.broker.registry as any).hasService("exchange-sim")) return v;
       try {
         const info: any = await this.broker.call("exchange-sim.info", {}, { timeout: 2000 });

@@ -4,12 +4,8 @@
 // it to the broker: params in, events out.
 import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { backoffDelay, type BackoffOptions } from "../src/adapters/exchange/backoff";
-import {
-  endpointsFor,
-  parseExchangeKind,
-  type ExchangeEndpoints,
-  type ExchangeKind,
-} from "../src/adapters/exchange/config";
+import { marketDataConfig } from "../src/adapters/config";
+import { endpointsFor, type ExchangeEndpoints, type ExchangeKind } from "../src/adapters/exchange/config";
 import { KlineStream } from "../src/adapters/exchange/kline-stream";
 import { MarketRest } from "../src/adapters/exchange/market-rest";
 import { createCandleCache, type CandleCache } from "../src/adapters/market/candle-cache";
@@ -19,6 +15,7 @@ import { ensureBundledHistory, type BundledLoadResult } from "../src/adapters/ma
 import { BatchedKlineWriter, KlineStore } from "../src/adapters/market/kline-store";
 import { toMoleculerError } from "../src/adapters/errors";
 import { getDatabase } from "../src/adapters/storage/database";
+import { epochOrIsoTimeParam } from "../src/gateway/params";
 import {
   MARKET_EVENTS,
   seriesKey,
@@ -33,7 +30,8 @@ export const SUPPORTED_INTERVALS: string[] = KLINE_INTERVALS.filter((i) => inter
 export const MAX_CANDLES_PER_REQUEST = 1000;
 
 export interface MarketDataSettings {
-  exchange: { kind: ExchangeKind; restUrl?: string; wsUrl?: string };
+  /** simUrl: SIM_URL when set (otherwise the in-process simulator is asked for its address) */
+  exchange: { kind: ExchangeKind; restUrl?: string; wsUrl?: string; simUrl?: string };
   /** series kept subscribed for the life of the process, each closed candle logged at info */
   watch: { symbol: string; interval: string }[];
   /** load the bundled 2023–2024 BTCUSDT/ETHUSDT 1h history into `klines` on start (idempotent) */
@@ -53,41 +51,14 @@ export interface MarketDataSettings {
   maxResumeCandles: number;
 }
 
-function bool(name: string, raw: string | undefined, def: boolean): boolean {
-  const v = (raw ?? "").trim().toLowerCase();
-  if (v === "") return def;
-  if (["1", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "false", "no", "off"].includes(v)) return false;
-  throw new Error(`${name} must be true or false, got "${raw}"`);
-}
-
-export function parseWatch(raw: string): { symbol: string; interval: string }[] {
-  const v = raw.trim();
-  if (v === "" || v.toLowerCase() === "none") return [];
-  return v.split(",").map((part) => {
-    const m = /^\s*([A-Za-z0-9]{2,20}):([0-9]+[smhdw])\s*$/.exec(part);
-    if (!m || !SUPPORTED_INTERVALS.includes(m[2])) {
-      throw new Error(
-        `MARKET_DATA_WATCH entries look like BTCUSDT:1h (interval one of ${SUPPORTED_INTERVALS.join(", ")}), got "${part.trim()}"`,
-      );
-    }
-    return { symbol: m[1].toUpperCase(), interval: m[2] };
-  });
-}
-
-export function readMarketDataEnv(env: NodeJS.ProcessEnv = process.env): MarketDataSettings {
-  const kind = parseExchangeKind(env.EXCHANGE);
-  const simStep = ["1", "true", "yes"].includes((env.SIM_STEP ?? "").trim().toLowerCase());
-  const staleRaw = env.MARKET_DATA_STALE_MS?.trim();
-  const stale = staleRaw ? Number(staleRaw) : kind === "sim" && simStep ? 0 : 4000;
-  if (!Number.isInteger(stale) || stale < 0)
-    throw new Error(`MARKET_DATA_STALE_MS must be a non-negative integer (0 = off), got "${staleRaw}"`);
+/** The service's settings: the variables from marketDataConfig, the rest fixed here. */
+export function readMarketDataEnv(env?: NodeJS.ProcessEnv): MarketDataSettings {
+  const cfg = marketDataConfig(env);
   return {
-    exchange: { kind },
-    watch: parseWatch(env.MARKET_DATA_WATCH ?? (kind === "sim" ? "BTCUSDT:1h,ETHUSDT:1h" : "")),
-    loadBundled: bool("MARKET_DATA_BUNDLED", env.MARKET_DATA_BUNDLED, true),
-    // Binance pushes a kline every 2 s; twice that without one means the stream is not healthy
-    staleAfterMs: stale,
+    exchange: { kind: cfg.kind, simUrl: cfg.simUrl },
+    watch: cfg.watch,
+    loadBundled: cfg.loadBundled,
+    staleAfterMs: cfg.staleAfterMs,
     maxConnectionAgeMs: 23.5 * 3_600_000,
     reconnect: { baseMs: 500, maxMs: 30_000 },
     backfillBackoff: { baseMs: 500, maxMs: 15_000 },
@@ -119,31 +90,12 @@ const INTERVAL = {
   },
 } as const;
 
-/** Epoch ms (number or digits) or an ISO date / date-time (UTC when no zone is given). */
+/**
+ * Epoch ms (number or digits) or an ISO date / date-time (UTC when no zone is given), a real
+ * calendar date within 1970..2100, so `new Date(t).toISOString()` below cannot throw.
+ */
 function timeParam(name: string) {
-  return {
-    type: "custom",
-    optional: true,
-    messages: {
-      timestamp: `'${name}' must be epoch milliseconds or an ISO date such as 2023-01-01 or 2023-01-01T12:00:00Z.`,
-    },
-    check(value: unknown, errors: { type: string; actual: unknown }[]) {
-      if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-      if (typeof value === "string") {
-        const v = value.trim();
-        if (/^\d{1,16}$/.test(v)) return Number(v);
-        const iso = /^\d{4}-\d{2}-\d{2}$/.test(v)
-          ? `${v}T00:00:00Z`
-          : /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(v)
-            ? `${v}Z`
-            : v;
-        const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(iso) : NaN;
-        if (Number.isFinite(t) && t >= 0) return t;
-      }
-      errors.push({ type: "timestamp", actual: value });
-      return value;
-    },
-  };
+  return epochOrIsoTimeParam(name, { optional: true });
 }
 
 type Sub = { subscribers: Map<string, string> };
@@ -226,9 +178,18 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         },
       },
       async handler(
-        ctx: Context<{ symbol: string; interval: string; from?: number; to?: number; limit?: number }>,
+        ctx: Context<{
+          symbol: string;
+          interval: string;
+          from?: number | null;
+          to?: number | null;
+          limit?: number | null;
+        }>,
       ) {
-        const { symbol, interval, from, to } = ctx.params;
+        const { symbol, interval } = ctx.params;
+        // an optional field may arrive as null (JSON); null means "not given"
+        const from = ctx.params.from ?? undefined;
+        const to = ctx.params.to ?? undefined;
         if (from !== undefined && to !== undefined && from > to) {
           throw new Errors.MoleculerClientError(
             `'from' (${new Date(from).toISOString()}) is after 'to' (${new Date(to).toISOString()}).`,
@@ -400,12 +361,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
 
     async resolveEndpoints(): Promise<ExchangeEndpoints> {
       const ex = this.settings.exchange;
-      if (
-        ex.kind === "sim" &&
-        !ex.restUrl &&
-        !process.env.SIM_URL?.trim() &&
-        this.broker.getLocalService("exchange-sim")
-      ) {
+      if (ex.kind === "sim" && !ex.restUrl && !ex.simUrl && this.broker.getLocalService("exchange-sim")) {
         // the in-process simulator may listen on a port chosen at start (SIM_PORT=0)
         for (let attempt = 0; !this.stopping; attempt++) {
           try {

@@ -2,6 +2,7 @@
 // `alert.raised` for FATAL records and for failed health checks. One instance runs in every
 // process, because each process has its own log stream.
 import type { ServiceSchema } from "moleculer";
+import { monitorConfig } from "../src/adapters/config";
 import { getDatabase } from "../src/adapters/storage/database";
 import { readiness } from "../src/runtime/health";
 import { logSink, redact, type SinkRecord } from "../src/runtime/logging";
@@ -25,7 +26,7 @@ const MonitorService: ServiceSchema<MonitorSettings & Record<string, any>> = {
   name: "monitor",
   settings: {
     flushIntervalMs: 500,
-    healthIntervalMs: Number(process.env.HEALTH_CHECK_INTERVAL_MS ?? 30_000),
+    healthIntervalMs: monitorConfig().healthIntervalMs,
     maxBuffer: 1000,
   },
 

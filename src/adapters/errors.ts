@@ -1,7 +1,7 @@
 // Maps the core error taxonomy onto Moleculer errors at the service boundary, so the gateway
 // answers with the right HTTP status and the broker's breaker/retry see `retryable` correctly.
 import { Errors } from "moleculer";
-import { AuraError, type ErrorCode } from "../core/model/errors";
+import { AuraError, RateLimitedError, type ErrorCode } from "../core/model/errors";
 
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
@@ -27,6 +27,11 @@ export function toMoleculerError(err: unknown): unknown {
       : new Errors.MoleculerServerError(err.message, status, err.code, err.details as any);
     if (!err.retryable) (e as any).retryable = false;
     return e;
+  }
+  if (err instanceof RateLimitedError) {
+    // the gateway turns data.retryAfter (seconds) into the Retry-After header
+    const retryAfter = Math.max(1, Math.ceil((err.retryAfterMs ?? 60_000) / 1000));
+    return new Errors.MoleculerClientError(err.message, status, err.code, { retryAfter });
   }
   return new Errors.MoleculerClientError(err.message, status, err.code, err.details as any);
 }

@@ -3,12 +3,7 @@
 // TRUST_PROXY_HOPS trusted proxies counts; with no trusted proxy the socket peer is used.
 import type { IncomingMessage } from "node:http";
 
-export function trustedProxyHops(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.TRUST_PROXY_HOPS ?? 0);
-  return Number.isInteger(n) && n > 0 ? n : 0;
-}
-
-export function clientIp(req: IncomingMessage, hops: number = trustedProxyHops()): string {
+export function clientIp(req: IncomingMessage, hops: number): string {
   const fwd = req.headers["x-forwarded-for"];
   if (hops > 0 && typeof fwd === "string") {
     const parts = fwd

@@ -4,34 +4,10 @@
 // applied once the caller is authenticated. Over the limit → 429 RATE_LIMITED with Retry-After.
 import { Errors } from "moleculer";
 import { consumeOrRetryAfter, type LimiterFactory } from "../adapters/auth/rate-limit";
+import type { GatewayConfig } from "../adapters/config";
 
-export interface GatewayRateLimits {
-  /** requests per minute per client ip on /api/v1 (0 = off) */
-  ipPerMinute: number;
-  /** requests per minute per authenticated user (0 = off) */
-  userPerMinute: number;
-  /** requests per minute per client ip to each credential route: login, register, refresh, password (0 = off) */
-  credentialsPerMinute: number;
-}
-
-function nonNegative(name: string, raw: string | undefined, def: number): number {
-  if (raw === undefined || raw.trim() === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  return n;
-}
-
-export function rateLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayRateLimits {
-  return {
-    ipPerMinute: nonNegative("RATE_LIMIT_IP_PER_MIN", env.RATE_LIMIT_IP_PER_MIN, 600),
-    userPerMinute: nonNegative("RATE_LIMIT_USER_PER_MIN", env.RATE_LIMIT_USER_PER_MIN, 600),
-    credentialsPerMinute: nonNegative(
-      "RATE_LIMIT_CREDENTIALS_PER_MIN",
-      env.RATE_LIMIT_CREDENTIALS_PER_MIN,
-      20,
-    ),
-  };
-}
+/** Per-minute limits (0 = off); the defaults come from the configuration (gatewayConfig). */
+export type GatewayRateLimits = GatewayConfig["rateLimits"];
 
 export function rateLimited(retryAfterSec: number): Error {
   return new Errors.MoleculerClientError("Too many requests; try again later.", 429, "RATE_LIMITED", {

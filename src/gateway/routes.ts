@@ -1,6 +1,7 @@
 // The explicit allowlist of actions reachable over HTTP. Nothing else is exposed: no $node.*,
-// no auto-aliases, no action-name URLs. A security test (SEC-11) compares this table with what the
-// gateway actually answers, and the IDOR matrix requires an entry for every id-bearing route.
+// no auto-aliases, no action-name URLs. The HTTP exposure test (test/integration/security/exposure.test.ts)
+// compares this table with what the gateway actually answers, and the IDOR matrix requires an entry
+// for every id-bearing route.
 
 export type RouteAuth = "public" | "user" | "admin";
 
@@ -18,9 +19,10 @@ export const API_PREFIX = "/api/v1";
 
 export const ROUTES: RouteSpec[] = [
   // --- system
-  { method: "GET", path: "/system/info", action: "api.info", auth: "public" },
+  // the node id it reports is for signed-in clients only
+  { method: "GET", path: "/system/info", action: "api.info", auth: "user" },
 
-  // --- auth (identity issue)
+  // --- auth
   { method: "POST", path: "/auth/register", action: "auth.register", auth: "public", limiter: "credentials" },
   { method: "POST", path: "/auth/login", action: "auth.login", auth: "public", limiter: "credentials" },
   { method: "POST", path: "/auth/refresh", action: "auth.refresh", auth: "public", limiter: "credentials" },
@@ -34,13 +36,13 @@ export const ROUTES: RouteSpec[] = [
     limiter: "credentials",
   },
 
-  // --- admin (identity issue)
+  // --- admin
   { method: "GET", path: "/admin/users", action: "auth.listUsers", auth: "admin" },
   { method: "POST", path: "/admin/users/:id/disable", action: "auth.disableUser", auth: "admin" },
   { method: "POST", path: "/admin/users/:id/enable", action: "auth.enableUser", auth: "admin" },
   { method: "PUT", path: "/admin/users/:id/role", action: "auth.setRole", auth: "admin" },
 
-  // --- keys (identity issue)
+  // --- keys
   { method: "POST", path: "/keys", action: "keys.create", auth: "user" },
   { method: "GET", path: "/keys", action: "keys.list", auth: "user" },
   { method: "GET", path: "/keys/:id", action: "keys.get", auth: "user" },
@@ -57,6 +59,9 @@ export const ROUTES: RouteSpec[] = [
   { method: "GET", path: "/backtests", action: "backtest.list", auth: "user" },
   { method: "POST", path: "/backtests/compare", action: "backtest.compare", auth: "user" },
   { method: "POST", path: "/backtests/sweep", action: "backtest.sweep", auth: "user" },
+  { method: "GET", path: "/backtests/sweeps", action: "backtest.sweepList", auth: "user" },
+  { method: "GET", path: "/backtests/sweeps/:id", action: "backtest.sweepGet", auth: "user" },
+  { method: "DELETE", path: "/backtests/sweeps/:id", action: "backtest.sweepRemove", auth: "user" },
   { method: "GET", path: "/backtests/:id", action: "backtest.get", auth: "user" },
   { method: "DELETE", path: "/backtests/:id", action: "backtest.remove", auth: "user" },
 

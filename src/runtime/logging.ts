@@ -24,6 +24,7 @@ const SECRET_KEYS = new Set(
     "apiKey",
     "accessToken",
     "refreshToken",
+    "deviceToken",
     "token",
     "authorization",
     "cookie",

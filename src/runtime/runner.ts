@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
 import pino from "pino";
-import { readEnv, type AuraEnv } from "../adapters/config/env";
+import { validateConfig, type AuraEnv } from "../adapters/config";
 import { closeDatabase, getDatabase } from "../adapters/storage/database";
 import { processState, startHealthServer } from "./health";
 import { pinoOptions } from "./logging";
@@ -65,18 +65,13 @@ export interface StartOptions {
 }
 
 export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
-  const env = readEnv();
+  // every variable of every feature, checked before anything opens: one error lists them all
+  const env = validateConfig(undefined, { availableServices: availableServices() }).runtime;
   const log = pino(pinoOptions(env.logLevel) as any).child({ mod: "runner", nodeID: env.nodeId });
   processState.ready = false;
   processState.stopping = false;
   processState.startedAt = Date.now();
 
-  if (env.production && !env.databaseUrl) {
-    // an embedded database inside a container's filesystem would lose every order and key on redeploy
-    throw new Error(
-      "NODE_ENV=production requires DATABASE_URL (a PostgreSQL server); the embedded database is for development only",
-    );
-  }
   const services = selectServices(env);
   log.info(
     {
@@ -87,7 +82,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
     "starting AURA",
   );
 
-  const db = await getDatabase({ log: (m) => log.debug(m) });
+  const db = await getDatabase({ log: (m, level) => log[level ?? "debug"](m) });
   log.info({ embedded: Boolean(db.embedded), port: db.embedded?.port }, "database ready");
   if (db.applied.length) log.info({ applied: db.applied }, "migrations applied");
 

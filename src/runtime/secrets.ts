@@ -5,6 +5,8 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { ConfigError, secretsConfig, type SecretsConfig } from "../adapters/config";
+import { decodeMasterKey, MASTER_KEY_BYTES, masterKeyProblem } from "../adapters/config/secrets";
 
 export interface Secrets {
   /** HMAC key for access tokens (HS256) */
@@ -23,69 +25,13 @@ export class SecretsError extends Error {
   }
 }
 
-export const MIN_JWT_SECRET_BYTES = 32;
-export const MASTER_KEY_BYTES = 32;
+export { jwtSecretProblem, MASTER_KEY_BYTES, MIN_JWT_SECRET_BYTES } from "../adapters/config/secrets";
 
-/** Values people paste from examples; any secret containing one of them is refused in production. */
-const PLACEHOLDER_WORDS = [
-  "changeme",
-  "change-me",
-  "change_me",
-  "placeholder",
-  "example",
-  "your-secret",
-  "your_secret",
-  "yoursecret",
-  "secret",
-  "default",
-  "password",
-  "replace",
-  "todo",
-  "xxxx",
-  "insecure",
-  "development",
-  "jwt-key",
-  "jwtkey",
-];
-
-/** Why a JWT secret is unacceptable, or undefined when it is fine. */
-export function jwtSecretProblem(value: string | undefined): string | undefined {
-  if (value === undefined || value === "") return "JWT_SECRET is not set";
-  const bytes = Buffer.byteLength(value, "utf8");
-  if (bytes < MIN_JWT_SECRET_BYTES)
-    return `JWT_SECRET is ${bytes} bytes; at least ${MIN_JWT_SECRET_BYTES} random bytes are required`;
-  const lower = value.toLowerCase();
-  const word = PLACEHOLDER_WORDS.find((w) => lower.includes(w));
-  if (word)
-    return `JWT_SECRET looks like a placeholder (contains "${word}"); generate one with: openssl rand -base64 48`;
-  if (new Set(value).size < 10)
-    return "JWT_SECRET has too little variety to be random; generate one with: openssl rand -base64 48";
-  return undefined;
-}
-
-/** Decodes a base64 master key; throws a SecretsError naming the variable when it is not 32 bytes. */
+/** Decodes a base64 master key; throws a SecretsError naming it when it is not 32 random bytes. */
 export function parseMasterKey(name: string, value: string | undefined): Buffer {
-  if (value === undefined || value.trim() === "")
-    throw new SecretsError(`${name} is not set (32 random bytes, base64: openssl rand -base64 32)`);
-  const text = value.trim();
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new SecretsError(`${name} is not base64`);
-  const key = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-  if (key.length !== MASTER_KEY_BYTES)
-    throw new SecretsError(
-      `${name} decodes to ${key.length} bytes; it must be exactly ${MASTER_KEY_BYTES} bytes (openssl rand -base64 32)`,
-    );
-  if (key.equals(Buffer.alloc(MASTER_KEY_BYTES)) || new Set(key).size < 8)
-    throw new SecretsError(`${name} is not random (all zeros or repeated bytes)`);
-  return key;
-}
-
-function parseOldKeys(value: string | undefined): Buffer[] {
-  if (!value || !value.trim()) return [];
-  return value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((k, i) => parseMasterKey(`AURA_MASTER_KEYS_OLD[${i}]`, k));
+  const problem = masterKeyProblem(name, value);
+  if (problem) throw new SecretsError(problem);
+  return decodeMasterKey(value!);
 }
 
 interface SecretsFile {
@@ -100,12 +46,23 @@ export interface LoadOptions {
   dataDir?: string;
 }
 
-function dataDirOf(env: NodeJS.ProcessEnv, opts: LoadOptions): string {
-  return opts.dataDir ?? path.resolve(env.AURA_DATA_DIR?.trim() || ".aura");
+/** The secret variables, or a SecretsError naming each problem (values never quoted). */
+function configOf(env: NodeJS.ProcessEnv | undefined): SecretsConfig {
+  try {
+    return secretsConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new SecretsError(e.message);
+    throw e;
+  }
 }
 
-export function secretsFilePath(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): string {
-  return path.join(dataDirOf(env, opts), "secrets.json");
+function fileOf(cfg: SecretsConfig, opts: LoadOptions): string {
+  return path.join(opts.dataDir ?? cfg.dataDir, "secrets.json");
+}
+
+/** `env` defaults to the process environment (read by the configuration module). */
+export function secretsFilePath(env?: NodeJS.ProcessEnv, opts: LoadOptions = {}): string {
+  return fileOf(configOf(env), opts);
 }
 
 /** Reads secrets.json, creating it (exclusively, mode 600) when absent so concurrent processes agree. */
@@ -152,52 +109,23 @@ export function readSecretsFile(file: string): SecretsFile {
  * Resolves the secrets without caching. Throws SecretsError for anything production must refuse;
  * in development an explicitly set but weak JWT_SECRET is refused too (it would be used as is).
  */
-export function resolveSecrets(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Secrets {
-  const production = (env.NODE_ENV ?? "development") === "production";
+export function resolveSecrets(env?: NodeJS.ProcessEnv, opts: LoadOptions = {}): Secrets {
+  return resolveFrom(configOf(env), opts);
+}
+
+function resolveFrom(cfg: SecretsConfig, opts: LoadOptions): Secrets {
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`aura: warning: ${m}\n`));
-  const jwtEnv = env.JWT_SECRET;
-  const masterEnv = env.AURA_MASTER_KEY;
-
-  if (production) {
-    const problems: string[] = [];
-    const jp = jwtSecretProblem(jwtEnv);
-    if (jp) problems.push(jp);
-    try {
-      parseMasterKey("AURA_MASTER_KEY", masterEnv);
-    } catch (e: any) {
-      problems.push(e.message);
-    }
-    try {
-      parseOldKeys(env.AURA_MASTER_KEYS_OLD);
-    } catch (e: any) {
-      problems.push(e.message);
-    }
-    if (problems.length) throw new SecretsError(`refusing to start in production: ${problems.join("; ")}`);
-  }
-
   let file: SecretsFile | undefined;
   let filePath: string | undefined;
-  const needFile = !jwtEnv || !masterEnv;
-  if (needFile) {
-    filePath = secretsFilePath(env, opts);
+  if (!cfg.jwtSecret || !cfg.masterKey) {
+    filePath = fileOf(cfg, opts);
     file = readOrCreateFile(filePath, warn);
   }
-
-  let jwtSecret: Buffer;
-  if (jwtEnv) {
-    const jp = jwtSecretProblem(jwtEnv);
-    if (jp) throw new SecretsError(jp);
-    jwtSecret = Buffer.from(jwtEnv, "utf8");
-  } else {
-    jwtSecret = Buffer.from(file!.jwtSecret, "utf8");
-  }
-
-  const masterKey = masterEnv
-    ? parseMasterKey("AURA_MASTER_KEY", masterEnv)
-    : parseMasterKey(`masterKey in ${filePath}`, file!.masterKey);
+  const jwtSecret = cfg.jwtSecret ?? Buffer.from(file!.jwtSecret, "utf8");
+  const masterKey = cfg.masterKey ?? parseMasterKey(`masterKey in ${filePath}`, file!.masterKey);
   const oldMasterKeys = [
-    ...parseOldKeys(env.AURA_MASTER_KEYS_OLD),
-    ...(masterEnv
+    ...cfg.oldMasterKeys,
+    ...(cfg.masterKey
       ? []
       : (file!.oldMasterKeys ?? []).map((k, i) => parseMasterKey(`oldMasterKeys[${i}] in ${filePath}`, k))),
   ];
@@ -206,8 +134,8 @@ export function resolveSecrets(env: NodeJS.ProcessEnv = process.env, opts: LoadO
     masterKey,
     oldMasterKeys,
     source: {
-      jwt: jwtEnv ? "env" : "file",
-      master: masterEnv ? "env" : "file",
+      jwt: cfg.jwtSecret ? "env" : "file",
+      master: cfg.masterKey ? "env" : "file",
       ...(filePath ? { file: filePath } : {}),
     },
   };
@@ -215,17 +143,18 @@ export function resolveSecrets(env: NodeJS.ProcessEnv = process.env, opts: LoadO
 
 let cached: { fingerprint: string; secrets: Secrets } | undefined;
 
-/** The process's secrets, resolved once per distinct environment. */
-export function loadSecrets(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Secrets {
+/** The process's secrets, resolved once per distinct environment (`env` defaults to the process's). */
+export function loadSecrets(env?: NodeJS.ProcessEnv, opts: LoadOptions = {}): Secrets {
+  const cfg = configOf(env);
   const fingerprint = [
-    env.NODE_ENV,
-    env.JWT_SECRET,
-    env.AURA_MASTER_KEY,
-    env.AURA_MASTER_KEYS_OLD,
-    dataDirOf(env, opts),
+    cfg.production,
+    cfg.jwtSecret?.toString("base64"),
+    cfg.masterKey?.toString("base64"),
+    ...cfg.oldMasterKeys.map((k) => k.toString("base64")),
+    opts.dataDir ?? cfg.dataDir,
   ].join("\u0000");
   if (cached && cached.fingerprint === fingerprint) return cached.secrets;
-  const secrets = resolveSecrets(env, opts);
+  const secrets = resolveFrom(cfg, opts);
   cached = { fingerprint, secrets };
   return secrets;
 }

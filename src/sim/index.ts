@@ -9,14 +9,14 @@ export type {
   FaultView,
   OrderFilter,
 } from "./simulator";
-export type { AccountCredentials, CreateAccountOptions } from "./core/core";
-export { DEFAULT_SPEED, DEFAULT_INTRABAR_STEPS } from "./core/core";
-export type { ApiPermissions } from "./core/accounts";
-export { DEFAULT_PERMISSIONS } from "./core/accounts";
-export type { FaultSpec, FaultKind, FaultMatch } from "./core/faults";
-export { FAULT_KINDS } from "./core/faults";
-export type { LimitsConfig } from "./core/limits";
-export { DEFAULT_LIMITS } from "./core/limits";
+export type { AccountCredentials, CreateAccountOptions } from "./venue/venue";
+export { DEFAULT_SPEED, DEFAULT_INTRABAR_STEPS } from "./venue/venue";
+export type { ApiPermissions } from "./venue/accounts";
+export { DEFAULT_PERMISSIONS } from "./venue/accounts";
+export type { FaultSpec, FaultKind, FaultMatch } from "./venue/faults";
+export { FAULT_KINDS } from "./venue/faults";
+export type { LimitsConfig } from "./venue/limits";
+export { DEFAULT_LIMITS } from "./venue/limits";
 export type { ClockState, Timers } from "./replay/replay";
 export type { EngineConfig } from "./engine/engine";
 export type { WsOptions } from "./ws/gateway";

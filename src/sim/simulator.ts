@@ -4,16 +4,16 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { AdminApi, AdminError, type AdminTarget } from "./admin/admin";
 import { orderQuery, orderResponse } from "./binance/format";
-import type { ApiPermissions } from "./core/accounts";
+import type { ApiPermissions } from "./venue/accounts";
 import {
   SimCore,
   parseTime,
   type AccountCredentials,
   type CoreOptions,
   type CreateAccountOptions,
-} from "./core/core";
-import type { ActiveFault, FaultSpec } from "./core/faults";
-import type { LimitsConfig } from "./core/limits";
+} from "./venue/venue";
+import type { ActiveFault, FaultSpec } from "./venue/faults";
+import type { LimitsConfig } from "./venue/limits";
 import { isOpenStatus } from "./engine/types";
 import { Params } from "./http/params";
 import { newOrderRequest } from "./http/routes-orders";

@@ -1,6 +1,6 @@
 // The simulator driven by ccxt 4.5.84 exactly as AURA's services use it: ccxt.pro.binance with
-// URL overrides and the spot-only options only (stack-notes.md), checked against the
-// conformance list of binance-contract.md §12.
+// URL overrides and the spot-only options only, checked against the ccxt mapping of
+// docs/exchange-contract.md.
 import { bundledSeries } from "../../src/adapters/klines/files";
 import { Decimal } from "../../src/core/money/decimal";
 import type { Simulator } from "../../src/sim";
@@ -27,7 +27,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-describe("ccxt against the simulator (contract §12)", () => {
+describe("ccxt against the simulator (docs/exchange-contract.md, ccxt mapping)", () => {
   it("loadMarkets makes exactly one request: GET /api/v3/exchangeInfo", async () => {
     sim.clearRequests();
     await ex.loadMarkets();

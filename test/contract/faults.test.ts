@@ -1,4 +1,4 @@
-// Every fault switch and what a client sees (reliability.md §1.7, §4.2 item 3). Fault delays run
+// Every fault switch and what a client sees (docs/simulator.md, Fault switches). Fault delays run
 // on hand-released timers and fault windows on a skewable wall clock, so no test waits on time.
 import { hmacHex, wsApiPayload, type Simulator } from "../../src/sim";
 import { admin, ccxt, ccxtFor, closeCcxt, ManualTimers, raw, signed, startSim, WsClient } from "./helpers";

@@ -1,5 +1,5 @@
 // Shared setup for the simulator contract suites: a step-mode simulator on port 0, a ccxt.pro
-// binance client pointed at it (URL overrides + the spot-only options of stack-notes.md), raw
+// binance client pointed at it (URL overrides + the spot-only options of docs/exchange-contract.md), raw
 // signed HTTP requests, and a WebSocket client that queues messages for awaiting.
 import WebSocket from "ws";
 import { createSimulator, hmacHex, type Simulator, type SimulatorOptions, type Timers } from "../../src/sim";

@@ -1,4 +1,4 @@
-// Public market data (contract §5): exchangeInfo with the filters of DESIGN §4.2, klines
+// Public market data (docs/exchange-contract.md): exchangeInfo with the shared symbol filters, klines
 // parameters and errors, tickers, the synthetic book, avgPrice, and a symbol loaded from a
 // klines file at start.
 import fs from "node:fs";
@@ -31,7 +31,7 @@ afterAll(async () => {
 const get = (p: string) => raw(sim, "GET", p);
 
 describe("exchangeInfo", () => {
-  it("lists every replayed symbol with exactly the DESIGN §4.2 filters (NOTIONAL, never MIN_NOTIONAL)", async () => {
+  it("lists every replayed symbol with exactly the shared filter table (NOTIONAL, never MIN_NOTIONAL)", async () => {
     const r = await get("/api/v3/exchangeInfo");
     expect(r.body.symbols.map((s: any) => s.symbol)).toEqual(["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
     const [btc, eth] = r.body.symbols;

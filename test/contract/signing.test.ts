@@ -1,10 +1,10 @@
-// Request security over plain HTTP (contract §2, §4): HMAC over the raw query + raw body as
-// received, case-insensitive hex, timestamp/recvWindow rules, key errors with HTTP 401, the
-// documented test vectors, and the X-MBX-* headers.
+// Request security over plain HTTP (docs/exchange-contract.md, Signing and Rate limits): HMAC over
+// the raw query + raw body as received, case-insensitive hex, timestamp/recvWindow rules, key errors
+// with HTTP 401, the documented test vectors, and the X-MBX-* headers.
 import { hmacHex, wsApiPayload, type Simulator } from "../../src/sim";
 import { raw, signed, startSim, WsClient } from "./helpers";
 
-// The documentation's illustrative example key pair (binance-contract.md §2.2/§2.5), not a credential.
+// Binance's published illustrative example key pair (docs/exchange-contract.md, Signing), not a credential.
 const DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 const DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
 
@@ -27,7 +27,7 @@ const order = {
 };
 
 describe("documented signature vectors", () => {
-  it("REST §2.2: HMAC-SHA256 hex of the example payload", () => {
+  it("REST: HMAC-SHA256 hex of the example payload", () => {
     const payload =
       "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
     expect(hmacHex(DOC_SECRET, payload)).toBe(
@@ -35,7 +35,7 @@ describe("documented signature vectors", () => {
     );
   });
 
-  it("WebSocket API §2.5: params sorted by name, raw values", () => {
+  it("WebSocket API: params sorted by name, raw values", () => {
     const params = {
       symbol: "BTCUSDT",
       side: "SELL",
@@ -57,7 +57,7 @@ describe("documented signature vectors", () => {
     );
   });
 
-  it("the server accepts the §2.2 request byte for byte (clock pinned to the example's time)", async () => {
+  it("the server accepts the REST example request byte for byte (clock pinned to the example's time)", async () => {
     const docSim = await startSim({
       now: () => 1499827319559 + 50,
       series: [

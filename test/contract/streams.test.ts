@@ -1,6 +1,7 @@
-// WebSocket behaviour with a raw client (contract §7, §8): kline payloads exactly as Binance
-// sends them (x:false intrabar, x:true at close), raw and combined streams, live SUBSCRIBE,
-// pings both ways, the legacy listenKey flow and the WebSocket-API user-data stream.
+// WebSocket behaviour with a raw client (docs/exchange-contract.md, Market streams, User-data stream):
+// kline payloads exactly as Binance sends them (x:false intrabar, x:true at close), raw and combined
+// streams, live SUBSCRIBE, pings both ways, the legacy listenKey flow and the WebSocket-API user-data
+// stream.
 import WebSocket from "ws";
 import { bundledSeries } from "../../src/adapters/klines/files";
 import { hmacHex, wsApiPayload, type Simulator } from "../../src/sim";

@@ -1,4 +1,4 @@
-// The DESIGN §4.2 fill model, one rule per scenario. Every expected number is worked out by hand
+// The fill model of docs/backtesting.md, one rule per scenario. Every expected number is worked out by hand
 // in the comments (balance 1000 USDT, BTCUSDT filters: tick 0.01, step 0.00001, min notional 5;
 // fee and slippage 0 unless a scenario says otherwise).
 import { at, candles, equities, HOUR, run, ScriptedStrategy, T0 } from "./helpers";

@@ -2,12 +2,17 @@
 // email, whether or not such a user exists, so locked and unknown accounts look alike) and per
 // client ip. Reaching a threshold locks the key; each further lockout within a day doubles the
 // lock, up to a cap. A success clears the failure count but not the escalation.
+// A known client (one presenting a valid device token, or an authenticated session) is not held by
+// the account lock, which a stranger can trigger at will; it has a failure counter of its own
+// instead, so the account's owner keeps access while someone else is guessing.
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { LimiterFactory } from "./rate-limit";
 
 export interface ThrottleConfig {
   accountThreshold: number;
   ipThreshold: number;
+  /** failures from one known client before it is locked (default: accountThreshold) */
+  deviceThreshold?: number;
   /** failures are counted over this window */
   windowSec: number;
   baseLockSec: number;
@@ -31,12 +36,13 @@ interface Pair {
 export interface ThrottleVerdict {
   /** seconds until another attempt is allowed; 0 = go ahead */
   retryAfter: number;
-  scope?: "account" | "ip";
+  scope?: "account" | "ip" | "device";
 }
 
 export class LoginThrottle {
   private readonly account: Pair;
   private readonly ip: Pair;
+  private readonly device: Pair;
 
   constructor(
     factory: LimiterFactory,
@@ -54,6 +60,7 @@ export class LoginThrottle {
     });
     this.account = pair("account", cfg.accountThreshold);
     this.ip = pair("ip", cfg.ipThreshold);
+    this.device = pair("device", cfg.deviceThreshold ?? cfg.accountThreshold);
   }
 
   private async locked(p: Pair, key: string): Promise<number> {
@@ -61,10 +68,18 @@ export class LoginThrottle {
     return r && r.consumedPoints > p.threshold ? Math.max(1, Math.ceil(r.msBeforeNext / 1000)) : 0;
   }
 
-  /** Whether an attempt for this account from this ip may proceed. */
-  async check(accountKey: string, ip: string | undefined): Promise<ThrottleVerdict> {
-    const a = await this.locked(this.account, accountKey);
-    if (a) return { retryAfter: a, scope: "account" };
+  /**
+   * Whether an attempt for this account from this ip may proceed. With `deviceKey` (a known
+   * client) that client's own lock applies instead of the account's.
+   */
+  async check(accountKey: string, ip: string | undefined, deviceKey?: string): Promise<ThrottleVerdict> {
+    if (deviceKey) {
+      const d = await this.locked(this.device, deviceKey);
+      if (d) return { retryAfter: d, scope: "device" };
+    } else {
+      const a = await this.locked(this.account, accountKey);
+      if (a) return { retryAfter: a, scope: "account" };
+    }
     if (ip) {
       const i = await this.locked(this.ip, ip);
       if (i) return { retryAfter: i, scope: "ip" };
@@ -81,12 +96,20 @@ export class LoginThrottle {
     }
   }
 
-  async fail(accountKey: string, ip: string | undefined): Promise<void> {
+  /** A failed attempt counts for the account, the ip and, when given, the known client. */
+  async fail(accountKey: string, ip: string | undefined, deviceKey?: string): Promise<void> {
     await this.failOne(this.account, accountKey);
+    if (deviceKey) await this.failOne(this.device, deviceKey);
     if (ip) await this.failOne(this.ip, ip);
   }
 
-  async succeed(accountKey: string): Promise<void> {
-    await this.account.fails.delete(accountKey);
+  /**
+   * A success clears the count of whatever held the attempt: the known client's own, or the
+   * account's. A known client does not clear the account's count, so its owner logging in does not
+   * hand a stranger a fresh budget of guesses.
+   */
+  async succeed(accountKey: string, deviceKey?: string): Promise<void> {
+    if (deviceKey) await this.device.fails.delete(deviceKey);
+    else await this.account.fails.delete(accountKey);
   }
 }

@@ -58,13 +58,6 @@ function keyFor(secret: Buffer): PreparedKey {
   return p;
 }
 
-export function accessTtlSec(raw: string | undefined): number {
-  const n = raw ? Number(raw) : MAX_ACCESS_TTL_SEC;
-  if (!Number.isInteger(n) || n < 30)
-    throw new Error(`ACCESS_TOKEN_TTL_SEC must be an integer ≥ 30, got "${raw}"`);
-  return Math.min(n, MAX_ACCESS_TTL_SEC);
-}
-
 export function signAccessToken(
   secret: Buffer,
   claims: { userId: string | number; role: "user" | "admin"; sid: string },
@@ -131,10 +124,13 @@ export function verifyAccessToken(secret: Buffer, token: string, nowSec?: number
   return c as unknown as AccessClaims;
 }
 
-/** Reads "Bearer <token>"; anything else is undefined. */
+/**
+ * Reads "Bearer <token>"; anything else is undefined. The scheme name is case-insensitive
+ * (RFC 9110 §11.1), so "bearer" and "BEARER" are the same scheme.
+ */
 export function bearerToken(header: string | string[] | undefined): string | undefined {
-  if (typeof header !== "string") return undefined;
-  const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(header.trim());
+  if (typeof header !== "string" || header.length > 8192) return undefined;
+  const m = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(header.trim());
   return m ? m[1] : undefined;
 }
 

@@ -340,18 +340,19 @@ export async function revokeAllSessions(
 }
 
 /**
- * Sessions of a user revoked recently enough that one of their access tokens may still be
- * unexpired: the gateway refuses access tokens whose `sid` is in this set.
+ * Whether `familyId` is a session of this user that was never revoked: the gateway accepts an
+ * access token only when its `sid` is. Any revoked row counts, not just the newest: a revocation
+ * racing a rotation can leave the freshly inserted token unrevoked, and the family is still over.
  */
-export async function recentlyRevokedSessions(
+export async function isLiveSession(
   sequelize: Sequelize,
   userId: string | number,
-  withinSec: number,
-): Promise<string[]> {
-  const rows = await sequelize.query<{ family_id: string }>(
-    `SELECT DISTINCT family_id FROM refresh_tokens
-      WHERE user_id = :userId AND revoked_at IS NOT NULL AND revoked_at > now() - make_interval(secs => :within)`,
-    { replacements: { userId, within: withinSec }, type: QueryTypes.SELECT },
+  familyId: string,
+): Promise<boolean> {
+  const [row] = await sequelize.query<{ total: number; revoked: number }>(
+    `SELECT count(*)::int AS total, count(revoked_at)::int AS revoked FROM refresh_tokens
+      WHERE family_id = CAST(:familyId AS uuid) AND user_id = :userId`,
+    { replacements: { userId, familyId }, type: QueryTypes.SELECT },
   );
-  return rows.map((r) => r.family_id);
+  return !!row && row.total > 0 && row.revoked === 0;
 }

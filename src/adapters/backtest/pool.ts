@@ -37,7 +37,7 @@ export type WorkerResponse =
     };
 
 export interface JobOutcome {
-  /** the backtest JSON document (DESIGN §4.2), already serialised by the worker */
+  /** the backtest JSON document (docs/backtesting.md, Results), already serialised by the worker */
   report: string;
   info: BacktestRunInfo;
 }
@@ -49,6 +49,14 @@ export class BacktestJobError extends Error {
     readonly details: unknown,
   ) {
     super(message);
+  }
+}
+
+/** The pool stopped before the job finished: the job did not fail, it was interrupted. */
+export class PoolClosedError extends Error {
+  constructor() {
+    super("backtest pool is closing");
+    this.name = "PoolClosedError";
   }
 }
 
@@ -70,14 +78,17 @@ export class BacktestPool {
   private closed = false;
   private workers = 0;
 
-  constructor(readonly size = Math.max(1, Math.min(4, os.availableParallelism()))) {}
+  constructor(
+    readonly size = Math.max(1, Math.min(4, os.availableParallelism())),
+    private readonly threadHeapMb = 1024,
+  ) {}
 
   get pending(): number {
     return this.queue.length + this.busy.size;
   }
 
   run(job: BacktestJob, onProgress?: (fraction: number) => void): Promise<JobOutcome> {
-    if (this.closed) return Promise.reject(new Error("backtest pool is closed"));
+    if (this.closed) return Promise.reject(new PoolClosedError());
     return new Promise((resolve, reject) => {
       this.queue.push({ jobId: this.nextId++, job, onProgress, resolve, reject });
       this.pump();
@@ -85,7 +96,8 @@ export class BacktestPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(ENTRY);
+    // a run that outgrows its heap kills its own thread, not the process that holds everyone's work
+    const w = new Worker(ENTRY, { resourceLimits: { maxOldGenerationSizeMb: this.threadHeapMb } });
     this.workers++;
     w.on("message", (m: WorkerResponse) => {
       const p = this.busy.get(w);
@@ -116,7 +128,15 @@ export class BacktestPool {
     const p = this.busy.get(w);
     if (p) {
       this.busy.delete(w);
-      p.reject(err);
+      p.reject(
+        this.closed
+          ? new PoolClosedError()
+          : new BacktestJobError(
+              `the backtest stopped unexpectedly (${err.message})`,
+              "WORKER_CRASHED",
+              undefined,
+            ),
+      );
     }
     this.pump();
   }
@@ -136,25 +156,10 @@ export class BacktestPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.splice(0)) p.reject(new Error("backtest pool is closing"));
-    await Promise.all([...this.idle.splice(0), ...this.busy.keys()].map((w) => w.terminate()));
+    for (const p of this.queue.splice(0)) p.reject(new PoolClosedError());
+    const busy = [...this.busy.entries()];
+    this.busy.clear();
+    await Promise.all([...this.idle.splice(0), ...busy.map(([w]) => w)].map((w) => w.terminate()));
+    for (const [, p] of busy) p.reject(new PoolClosedError());
   }
-}
-
-/** Copies columns into SharedArrayBuffers so many jobs can read one copy without transfer. */
-export function shareColumns(c: ColumnArrays): ColumnArrays {
-  const share = (a: Float64Array) => {
-    const s = new Float64Array(new SharedArrayBuffer(a.length * 8));
-    s.set(a);
-    return s;
-  };
-  return {
-    openTime: share(c.openTime),
-    closeTime: share(c.closeTime),
-    open: share(c.open),
-    high: share(c.high),
-    low: share(c.low),
-    close: share(c.close),
-    volume: share(c.volume),
-  };
 }

@@ -1,6 +1,6 @@
-// Every environment variable AURA reads, parsed in one place with its documented default.
-// The README's configuration table mirrors this file.
+// The runtime's variables: transport, storage, logging, ports and timeouts.
 import path from "node:path";
+import { EnvReader } from "./readers";
 
 export interface AuraEnv {
   nodeEnv: string;
@@ -29,54 +29,53 @@ export interface AuraEnv {
 }
 
 const LEVELS = ["debug", "info", "warn", "error", "fatal"] as const;
+const PORT = { min: 0, max: 65_535 };
 
-function int(name: string, raw: string | undefined, def: number | undefined): number | undefined {
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  return n;
+export function nodeEnvOf(r: EnvReader): string {
+  return r.string("NODE_ENV", { default: "development" });
+}
+
+export function dataDirOf(r: EnvReader): string {
+  return path.resolve(r.string("AURA_DATA_DIR", { default: ".aura" }));
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): AuraEnv {
-  const nodeEnv = env.NODE_ENV ?? "development";
-  const level = (env.LOG_LEVEL ?? "info").toLowerCase();
-  if (!(LEVELS as readonly string[]).includes(level)) {
-    throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
-  }
-  const transporter = env.TRANSPORTER?.trim() || undefined;
-  if (transporter && !/^nats:\/\//.test(transporter)) {
-    throw new Error(
-      `TRANSPORTER must be a nats://host:port URL (or unset for a single process), got "${transporter}"`,
-    );
-  }
-  const services = env.SERVICES?.trim()
-    ? env.SERVICES.split(",")
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : undefined;
-  return {
+  const r = new EnvReader(env);
+  const nodeEnv = nodeEnvOf(r);
+  const production = nodeEnv === "production";
+  const services = r.list("SERVICES", {
+    default: [] as string[],
+    item: (s) => (/^[a-z][a-z0-9-]*$/.test(s) ? s : undefined),
+    accepts: "service names (file names under services/, e.g. api,auth) or all",
+  });
+  return r.done({
     nodeEnv,
-    production: nodeEnv === "production",
-    transporter,
-    redisUrl: env.REDIS_URL?.trim() || undefined,
-    databaseUrl: env.DATABASE_URL?.trim() || undefined,
-    dataDir: path.resolve(env.AURA_DATA_DIR?.trim() || ".aura"),
-    logLevel: level as AuraEnv["logLevel"],
-    nodeId: env.NODE_ID?.trim() || undefined,
-    namespace: env.AURA_NAMESPACE?.trim() || "aura",
-    services:
-      services && services.length > 0 && !(services.length === 1 && services[0] === "all")
-        ? services
-        : undefined,
-    port: int("PORT", env.PORT, 3000)!,
+    production,
+    transporter: r.url("TRANSPORTER", {
+      protocols: ["nats:"],
+      accepts: "a nats://host:port URL (or unset for a single process)",
+    }),
+    redisUrl: r.url("REDIS_URL", { protocols: ["redis:", "rediss:"] }),
+    databaseUrl: r.url("DATABASE_URL", { protocols: ["postgres:", "postgresql:"] }),
+    dataDir: dataDirOf(r),
+    logLevel: r.enumOf("LOG_LEVEL", LEVELS, "info"),
+    nodeId: r.string("NODE_ID", { default: undefined }),
+    namespace: r.string("AURA_NAMESPACE", { default: "aura" }),
+    services: services.length > 0 && !(services.length === 1 && services[0] === "all") ? services : undefined,
+    port: r.int("PORT", { default: 3000, ...PORT }),
     // a laptop run stays on loopback (the first account to register becomes admin); containers
     // run with NODE_ENV=production and listen on every interface
-    host: env.HOST?.trim() || (nodeEnv === "production" ? "0.0.0.0" : "127.0.0.1"),
-    healthPort: int("HEALTH_PORT", env.HEALTH_PORT, undefined),
-    metricsPort: int("METRICS_PORT", env.METRICS_PORT, undefined),
-    requestTimeoutMs: int("REQUEST_TIMEOUT_MS", env.REQUEST_TIMEOUT_MS, 10_000)!,
-    shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", env.SHUTDOWN_TIMEOUT_MS, 10_000)!,
-    corsOrigin: env.CORS_ORIGIN?.trim() || undefined,
-    bodyLimit: env.BODY_LIMIT?.trim() || "100kb",
-  };
+    host: r.string("HOST", { default: production ? "0.0.0.0" : "127.0.0.1" }),
+    healthPort: r.int("HEALTH_PORT", { default: undefined, ...PORT }),
+    metricsPort: r.int("METRICS_PORT", { default: undefined, ...PORT }),
+    requestTimeoutMs: r.duration("REQUEST_TIMEOUT_MS", { unit: "ms", default: 10_000, min: 0 }),
+    shutdownTimeoutMs: r.duration("SHUTDOWN_TIMEOUT_MS", { unit: "ms", default: 10_000, min: 0 }),
+    corsOrigin: r.string("CORS_ORIGIN", { default: undefined }),
+    // the size syntax of the JSON body parser, which treats anything else as no limit at all
+    bodyLimit: r.string("BODY_LIMIT", {
+      default: "100kb",
+      pattern: /^\d+(\.\d+)? *(b|kb|mb|gb|tb|pb)?$/i,
+      accepts: "a size such as 100kb, 1mb or 65536",
+    }),
+  });
 }

@@ -1,8 +1,9 @@
 // Where the exchange is: Binance, the Binance Spot testnet, or AURA's built-in simulator. Every
-// adapter that talks to a venue resolves its endpoints here, from EXCHANGE / SIM_URL / SIM_PORT.
+// adapter that talks to a venue resolves its endpoints here, from EXCHANGE / SIM_URL / SIM_PORT
+// (parsed by the configuration module; `env` arguments default to the process environment).
+import { EXCHANGE_KINDS, exchangeConfig, type ExchangeKind } from "../config";
 
-export type ExchangeKind = "binance" | "binance-testnet" | "sim";
-export const EXCHANGE_KINDS: readonly ExchangeKind[] = ["binance", "binance-testnet", "sim"];
+export { EXCHANGE_KINDS, type ExchangeKind };
 
 export interface ExchangeEndpoints {
   kind: ExchangeKind;
@@ -28,15 +29,9 @@ export function parseExchangeKind(raw: string | undefined, name = "EXCHANGE"): E
 }
 
 /** SIM_URL, or http://127.0.0.1:${SIM_PORT:-8090}. */
-export function simUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const explicit = env.SIM_URL?.trim();
-  if (explicit) {
-    if (!/^https?:\/\/[^/]+/.test(explicit))
-      throw new Error(`SIM_URL must be an http(s)://host:port URL, got "${explicit}"`);
-    return explicit.replace(/\/+$/, "");
-  }
-  const port = env.SIM_PORT?.trim() || "8090";
-  return `http://127.0.0.1:${port}`;
+export function simUrl(env?: NodeJS.ProcessEnv): string {
+  const cfg = exchangeConfig(env);
+  return cfg.simUrl ?? `http://127.0.0.1:${cfg.simPort}`;
 }
 
 /** Strips a trailing /api/v3, /ws or /stream so callers may pass any of the simulator's URLs. */
@@ -47,7 +42,7 @@ function rootOf(url: string): string {
 export function endpointsFor(
   kind: ExchangeKind,
   overrides: { restUrl?: string; wsUrl?: string } = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env?: NodeJS.ProcessEnv,
 ): ExchangeEndpoints {
   if (kind === "sim") {
     const rest = rootOf(overrides.restUrl ?? simUrl(env));
@@ -63,6 +58,6 @@ export function endpointsFor(
 }
 
 /** The exchange this process uses by default (EXCHANGE unset → the simulator). */
-export function defaultEndpoints(env: NodeJS.ProcessEnv = process.env): ExchangeEndpoints {
-  return endpointsFor(parseExchangeKind(env.EXCHANGE), {}, env);
+export function defaultEndpoints(env?: NodeJS.ProcessEnv): ExchangeEndpoints {
+  return endpointsFor(exchangeConfig(env).kind, {}, env);
 }

@@ -3,6 +3,7 @@
 // Binance tells us through GET /sapi/v1/account/apiRestrictions; any error or incomplete answer
 // rejects the key (fail closed). The ccxt instance lives only inside one call, is never logged
 // and never verbose, so the secret cannot leak through it.
+import { simUrl as configuredSimUrl } from "./config";
 
 /** ccxt is loaded on first use: it is large, and only key checks need it in this process. */
 function loadCcxt(): any {
@@ -84,8 +85,9 @@ export interface ExchangeClient {
   sapiGetAccountApiRestrictions?(params?: Record<string, unknown>): Promise<any>;
 }
 
-export function defaultSimUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.SIM_URL?.trim() || "http://127.0.0.1:8090").replace(/\/+$/, "");
+/** SIM_URL, or the simulator's default address on this host (SIM_PORT). */
+export function defaultSimUrl(env?: NodeJS.ProcessEnv): string {
+  return configuredSimUrl(env);
 }
 
 export function createCcxtClient(

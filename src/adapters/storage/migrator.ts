@@ -15,7 +15,10 @@ export interface Migration {
 
 /** Every migration in order. Add new files here; never edit a released one. */
 export function allMigrations(): Migration[] {
-  return [require("./migrations/0001_initial").migration];
+  return [
+    require("./migrations/0001_initial").migration,
+    require("./migrations/0002_backtest_queue").migration,
+  ];
 }
 
 const LOCK_KEY = 7_306_121; // arbitrary constant shared by every AURA process

@@ -1,5 +1,5 @@
-// `aura backtest`: runs a strategy definition over historical klines with the DESIGN §4.2 fill
-// model and prints a report, or with --json exactly one JSON document on stdout. Bad input
+// `aura backtest`: runs a strategy definition over historical klines with the fill model of
+// docs/backtesting.md and prints a report, or with --json exactly one JSON document on stdout. Bad input
 // (options, strategy file, data, range) exits with code 2 and says why on stderr.
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -36,7 +36,7 @@ export function register(program: Command): void {
   program
     .command("backtest")
     .description("backtest a strategy definition on historical klines (fill model: docs/backtesting.md)")
-    .requiredOption("-s, --strategy <file>", "strategy definition (JSON, DESIGN §4.1 format)")
+    .requiredOption("-s, --strategy <file>", "strategy definition (JSON, format: docs/strategy-format.md)")
     .option("--from <date>", "first day, UTC YYYY-MM-DD, inclusive (default: first candle)")
     .option("--to <date>", "last day, UTC YYYY-MM-DD, inclusive (default: last candle)")
     .option("--fee <rate>", "fee per fill as a fraction of notional", String(BACKTEST_DEFAULTS.feeRate))

@@ -101,10 +101,8 @@ export function register(program: Command): void {
           require("../../adapters/market/kline-store") as typeof import("../../adapters/market/kline-store");
         const { openDatabase } =
           require("../../adapters/storage/database") as typeof import("../../adapters/storage/database");
-        const kind = parseExchangeKind(
-          opts.exchange ?? process.env.EXCHANGE,
-          opts.exchange ? "--exchange" : "EXCHANGE",
-        );
+        const { exchangeConfig } = require("../../adapters/config") as typeof import("../../adapters/config");
+        const kind = opts.exchange ? parseExchangeKind(opts.exchange, "--exchange") : exchangeConfig().kind;
         const endpoints = endpointsFor(kind);
         // an import is a batch job: it may wait out several 429s rather than give up
         const rest = new MarketRest({ endpoints, rateLimitRetries: 20, retries: 5 });

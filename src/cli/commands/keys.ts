@@ -36,7 +36,7 @@ export function register(program: Command): void {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
         throw new Error("--batch-size must be a positive integer");
-      let s = secrets.resolveSecrets(process.env, { warn });
+      let s = secrets.resolveSecrets(undefined, { warn });
       let file: { path: string; content: ReturnType<typeof secrets.readSecretsFile> } | undefined;
       if (opts.generate) {
         if (s.source.master === "env") {
@@ -54,7 +54,7 @@ export function register(program: Command): void {
         // the old key stays in the file until every row has moved, so a crash loses nothing
         secrets.writeSecretsFile(path, next);
         secrets.resetSecretsCache();
-        s = secrets.resolveSecrets(process.env, { warn });
+        s = secrets.resolveSecrets(undefined, { warn });
         file = { path, content: next };
       }
       const ring = new aead.KeyRing(s.masterKey, s.oldMasterKeys);
@@ -98,7 +98,7 @@ export function register(program: Command): void {
     .description("Show how many stored exchange keys each master key sealed, and which keys are configured")
     .action(async () => {
       const { db, keys: store, aead, secrets } = lazy();
-      const s = secrets.resolveSecrets(process.env, { warn });
+      const s = secrets.resolveSecrets(undefined, { warn });
       const ring = new aead.KeyRing(s.masterKey, s.oldMasterKeys);
       const database = await db.openDatabase({ migrate: false, log: () => {} });
       try {

@@ -1,5 +1,5 @@
-// Backtest ranges are UTC calendar dates, both inclusive (DESIGN §4.2): candles whose open time
-// is ≥ from 00:00 and < (to + 1 day) 00:00.
+// Backtest ranges are UTC calendar dates, both inclusive (docs/backtesting.md, range and warm-up):
+// candles whose open time is ≥ from 00:00 and < (to + 1 day) 00:00.
 import type { ValidationIssue } from "../model/errors";
 
 const DAY_MS = 86_400_000;

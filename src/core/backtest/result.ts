@@ -7,7 +7,7 @@ export interface EquityPoint {
   readonly equity: number;
 }
 
-/** The backtest JSON document of DESIGN §4.2 (`aura backtest --json`, the API's `result`). */
+/** The backtest JSON document (docs/backtesting.md, Results): `aura backtest --json`, the API's `result`. */
 export interface BacktestReport {
   readonly metrics: BacktestMetrics;
   readonly trades: readonly ClosedTrade[];

@@ -5,7 +5,7 @@
 //
 // Float arithmetic can land a hair off an exact boundary (30000 × 1.03 = 30900.000000000004),
 // so a value within one part in 10^9 of a whole number of units is treated as on it before
-// rounding up or down. The backtest works in floats (DESIGN §4.2 results are numbers); orders
+// rounding up or down. The backtest works in floats (its results are numbers, docs/backtesting.md); orders
 // sent to the exchange use exact decimal strings instead.
 
 const SNAP = 1e-9;

@@ -20,7 +20,7 @@ export interface Position {
   readonly stopPrice?: number;
 }
 
-/** A closed round trip (also the backtest JSON trade shape, DESIGN §4.2). */
+/** A closed round trip (also the backtest JSON trade shape, docs/backtesting.md, Results). */
 export interface ClosedTrade {
   readonly entryTime: number;
   readonly entryPrice: number;

@@ -1,4 +1,4 @@
-// The declarative strategy format (DESIGN §4.1): what the API stores, the builder produces, the
+// The declarative strategy format (docs/strategy-format.md): what the API stores, the builder produces, the
 // CLI reads and the compiler turns into a BaseStrategy.
 import type { PriceField } from "../model/candle";
 

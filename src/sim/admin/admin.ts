@@ -4,7 +4,7 @@
 // {"error": {"status", "code", "message"}}.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BinanceError } from "../binance/errors";
-import type { FaultSpec } from "../core/faults";
+import type { FaultSpec } from "../venue/faults";
 
 export class AdminError extends Error {
   constructor(

@@ -1,5 +1,5 @@
 // Binance error answers. Clients key on `code` and ccxt also matches some `msg` texts exactly,
-// so every message here is the venue's own wording (binance-contract.md §9, errors.md).
+// so every message here is the venue's own wording (docs/exchange-contract.md, Errors).
 
 export class BinanceError extends Error {
   constructor(

@@ -1,5 +1,6 @@
-// Engine values → Binance JSON, field for field as the venue sends them (binance-contract.md
-// §6, §7.3). Prices and quantities are strings with 8 decimals, ids and times are numbers.
+// Engine values → Binance JSON, field for field as the venue sends them (docs/exchange-contract.md:
+// Orders, OCO order lists, User-data stream). Prices and quantities are strings with 8 decimals,
+// ids and times are numbers.
 import { Decimal } from "../../core/money/decimal";
 import type {
   AccountState,

@@ -1,6 +1,6 @@
 // Request signatures. REST: HMAC-SHA256 over the raw query string followed directly by the raw
-// body, with the `signature` pair removed, verified against the bytes as received (contract
-// §2.2). WebSocket API: the params sorted by name, joined `k=v&…` with raw values (§2.5).
+// body, with the `signature` pair removed, verified against the bytes as received. WebSocket API:
+// the params sorted by name, joined `k=v&…` with raw values. Both: docs/exchange-contract.md, Signing.
 import crypto from "node:crypto";
 
 export function hmacHex(secret: string, payload: string | Buffer): string {

@@ -1,7 +1,7 @@
 // The simulator's matching engine: balances, orders, order lists and fills against a replayed
 // price. Pure and deterministic: time comes in as arguments, ids come from counters and a seeded
 // generator, and every state change is returned as user-data events in the order Binance sends
-// them (binance-contract.md §7.3). No I/O, no clock, no formatting.
+// them (docs/exchange-contract.md, User-data stream). No I/O, no clock, no formatting.
 import { Decimal } from "../../core/money/decimal";
 import type { SymbolSpec } from "../../core/market/symbols";
 import { BinanceError, MSG, err } from "../binance/errors";
@@ -80,7 +80,7 @@ export interface WindowQuery {
   limit?: number;
 }
 
-/** Applies Binance's list windowing (contract §1) to items sorted ascending by `key`. */
+/** Binance's list windowing (docs/exchange-contract.md, Conventions) on items sorted ascending by `key`. */
 export function windowed<T>(
   items: readonly T[],
   key: (t: T) => number,

@@ -1,5 +1,6 @@
 // Symbol filters (PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS) in exact
-// decimals, built from the shared table in src/core/market/symbols.ts (DESIGN §4.2).
+// decimals, built from the shared table in src/core/market/symbols.ts (docs/exchange-contract.md,
+// Symbols and filters).
 import { Decimal } from "../../core/money/decimal";
 import type { SymbolSpec } from "../../core/market/symbols";
 import { err } from "../binance/errors";

@@ -1,8 +1,8 @@
 // What a Binance REST route declares: security type, key permission, request weight and how
 // many new orders it places; the pipeline in ./server.ts enforces all of it.
 import type { IncomingHttpHeaders } from "node:http";
-import type { SimAccount } from "../core/accounts";
-import type { SimCore } from "../core/core";
+import type { SimAccount } from "../venue/accounts";
+import type { SimCore } from "../venue/venue";
 import type { Params } from "./params";
 
 export type Security = "NONE" | "SIGNED" | "API_KEY";

@@ -1,7 +1,7 @@
 // Account endpoints: balances, trade history, key restrictions and the legacy listenKey flow.
 import { BinanceError, err } from "../binance/errors";
 import { accountJson, tradeJson } from "../binance/format";
-import type { SimCore } from "../core/core";
+import type { SimCore } from "../venue/venue";
 import type { Params } from "./params";
 import { ok, type Route } from "./route";
 

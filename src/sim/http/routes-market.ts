@@ -1,6 +1,7 @@
-// Public market-data endpoints (contract §5), answered from the replay at the current replay time.
+// Public market-data endpoints (docs/exchange-contract.md, Endpoints), answered from the replay at
+// the current replay time.
 import { BinanceError, err } from "../binance/errors";
-import type { SimCore } from "../core/core";
+import type { SimCore } from "../venue/venue";
 import type { SymbolRules } from "../engine/filters";
 import { canAggregate, isKlineInterval, klinesAt, parseTimeZone } from "../replay/series";
 import type { Params } from "./params";

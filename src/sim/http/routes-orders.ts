@@ -1,5 +1,5 @@
-// Trading endpoints (contract §6.2-6.9): orders, order lists (both OCO routes map onto one
-// engine), open orders and history.
+// Trading endpoints (docs/exchange-contract.md, Orders and OCO order lists): orders, order lists
+// (both OCO routes map onto one engine), open orders and history.
 import { BinanceError, err } from "../binance/errors";
 import {
   cancelReport,
@@ -10,7 +10,7 @@ import {
   orderQuery,
   orderResponse,
 } from "../binance/format";
-import type { SimCore } from "../core/core";
+import type { SimCore } from "../venue/venue";
 import {
   ORDER_TYPES,
   SIDES,

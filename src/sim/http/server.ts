@@ -4,8 +4,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BinanceError, err, MSG } from "../binance/errors";
 import { hmacHex, restPayload, signaturesMatch } from "../binance/signing";
-import { API_KEY_RE } from "../core/accounts";
-import type { SimCore } from "../core/core";
+import { API_KEY_RE } from "../venue/accounts";
+import type { SimCore } from "../venue/venue";
 import { Params } from "./params";
 import type { RequestContext, Route, RouteResult } from "./route";
 import { accountRoutes } from "./routes-account";
@@ -173,7 +173,8 @@ export class RestApi {
         );
       }
       const params = Params.fromRaw(rawQuery, rawBody);
-      // a trade request is in flight from arrival to answer (ORD-13 reads the maximum per account×symbol)
+      // a trade request is in flight from arrival to answer (the admin stats report the maximum per
+      // account×symbol, so a test can check that orders for one symbol are never sent concurrently)
       const caller =
         route.permission === "trade" && typeof apiKeyHeader === "string"
           ? this.core.accounts.get(apiKeyHeader)

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { SimCore } from "../core/core";
+import type { SimCore } from "../venue/venue";
 import type { StreamSink } from "./market-hub";
 import { parseStreamName } from "./streams";
 import type { UserSink } from "./user-data";

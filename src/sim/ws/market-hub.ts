@@ -1,7 +1,7 @@
 // Fan-out of replayed market data to stream subscribers. Each payload is serialised once per
 // event and written to every subscribed socket (raw or wrapped for combined streams).
 import { Decimal } from "../../core/money/decimal";
-import type { MarketView } from "../core/market";
+import type { MarketView } from "../venue/market";
 import type { FeedEvent, SymbolFeed } from "../replay/feed";
 import {
   AggregateCache,

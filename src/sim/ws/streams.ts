@@ -1,8 +1,9 @@
-// Market stream names and payloads exactly as Binance sends them (contract §8).
+// Market stream names and payloads exactly as Binance sends them (docs/exchange-contract.md, Market
+// streams).
 import type { KlineRow } from "../replay/series";
 import { bucketStart, canAggregate, indexAtOrAfter, KlineAccumulator, nextBucket } from "../replay/series";
 import type { SymbolFeed } from "../replay/feed";
-import type { MarketView } from "../core/market";
+import type { MarketView } from "../venue/market";
 
 export type StreamKind = "kline" | "trade" | "aggTrade" | "bookTicker" | "miniTicker" | "ticker" | "depth";
 

@@ -3,7 +3,7 @@
 // streams ({stream: listenKey, data}). The pause-user-data fault drops or holds events here.
 import { userEventJson } from "../binance/format";
 import type { EngineEvent } from "../engine/types";
-import type { FaultInjector } from "../core/faults";
+import type { FaultInjector } from "../venue/faults";
 
 export interface UserSink {
   readonly accountId: number;

@@ -1,11 +1,12 @@
-// The WebSocket API at /ws-api/v3, user-data part (contract §7.2): session.logon (HMAC accepted),
-// userDataStream.subscribe(.signature), unsubscribe, session.subscriptions, plus ping/time.
+// The WebSocket API at /ws-api/v3, user-data part (docs/exchange-contract.md, User-data stream):
+// session.logon (HMAC accepted), userDataStream.subscribe(.signature), unsubscribe,
+// session.subscriptions, plus ping/time.
 // Events arrive wrapped as {"subscriptionId": n, "event": {...}}.
 import type { WebSocket } from "ws";
 import { BinanceError, err } from "../binance/errors";
 import { hmacHex, signaturesMatch, wsApiPayload } from "../binance/signing";
-import { API_KEY_RE, type SimAccount } from "../core/accounts";
-import type { SimCore } from "../core/core";
+import { API_KEY_RE, type SimAccount } from "../venue/accounts";
+import type { SimCore } from "../venue/venue";
 import type { UserSink } from "./user-data";
 
 const MAX_SUBSCRIPTION_ID = 65_535;

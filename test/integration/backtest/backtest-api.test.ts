@@ -180,23 +180,37 @@ test("compare returns metrics side by side", async () => {
   expect(r.body.metrics).toContain("sharpe");
 });
 
-test("a parameter sweep runs every combination and ranks them", async () => {
+async function waitSweep(id: string, token: string) {
+  for (let i = 0; i < 600; i++) {
+    const r = await api("GET", `/api/v1/backtests/sweeps/${id}`, token);
+    expect(r.status).toBe(200);
+    if (r.body.status === "completed") return r.body;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error("sweep did not finish");
+}
+
+test("a parameter sweep is a job: 202 at once, then every combination runs and is ranked", async () => {
   const r = await api("POST", "/api/v1/backtests/sweep", tokenA, {
     ...request,
     grid: { "indicators.fast.period": [8, 12], "risk.stopLossPct": [1, 2] },
     rankBy: "netProfit",
   });
-  expect(r.status).toBe(200);
-  expect(r.body.runs).toBe(4);
-  const profits = r.body.results.map((x: any) => x.metrics.netProfit);
+  expect(r.status).toBe(202);
+  expect(r.body).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), runs: 4, skipped: [] });
+  const done = await waitSweep(r.body.id, tokenA);
+  expect(done.runs).toBe(4);
+  expect(done.completed).toBe(4);
+  expect(done.progress).toBe(1);
+  const profits = done.results.map((x: any) => x.metrics.netProfit);
   expect(profits).toEqual([...profits].sort((x: number, y: number) => y - x));
-  expect(r.body.results.map((x: any) => x.rank)).toEqual([1, 2, 3, 4]);
-  const combos = r.body.results
+  expect(done.results.map((x: any) => x.rank)).toEqual([1, 2, 3, 4]);
+  const combos = done.results
     .map((x: any) => `${x.params["indicators.fast.period"]}/${x.params["risk.stopLossPct"]}`)
     .sort();
   expect(combos).toEqual(["12/1", "12/2", "8/1", "8/2"]);
   // each row equals a single run with those parameters
-  const best = r.body.results[0];
+  const best = done.results[0];
   const def = JSON.parse(JSON.stringify(example));
   def.indicators.fast.period = best.params["indicators.fast.period"];
   def.risk.stopLossPct = best.params["risk.stopLossPct"];
@@ -209,6 +223,16 @@ test("a parameter sweep runs every combination and ranks them", async () => {
     slippageBps: 5,
   });
   expect(best.metrics).toEqual(JSON.parse(JSON.stringify(single.metrics)));
+  // the runs are stored backtests: they can be read and compared like any other
+  const run = await api("GET", `/api/v1/backtests/${best.id}`, tokenA);
+  expect(run.body).toMatchObject({ status: "completed", sweepId: r.body.id });
+  const cmp = await api("POST", "/api/v1/backtests/compare", tokenA, {
+    ids: done.results.slice(0, 2).map((x: any) => x.id),
+  });
+  expect(cmp.status).toBe(200);
+  // another user cannot see the sweep
+  expect((await api("GET", `/api/v1/backtests/sweeps/${r.body.id}`, tokenB)).status).toBe(404);
+  expect((await api("GET", "/api/v1/backtests/sweeps", tokenA)).body.items[0].id).toBe(r.body.id);
 
   const tooBig = await api("POST", "/api/v1/backtests/sweep", tokenA, {
     ...request,

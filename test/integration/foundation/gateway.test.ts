@@ -102,11 +102,15 @@ test("a failing handler gives a 500 envelope that leaks nothing", async () => {
   expect(text).not.toContain("hunter2");
 });
 
-test("security headers are set on API responses", async () => {
-  const res = await fetch(cluster.baseUrl + "/api/v1/system/info");
-  expect(res.status).toBe(200);
-  expect(res.headers.get("x-content-type-options")).toBe("nosniff");
-  expect(res.headers.get("x-frame-options")).toBe("DENY");
+test("security headers are set on API responses, errors included", async () => {
+  for (const res of [
+    await post("/api/v1/probe/echo", JSON.stringify({ text: "hi" })),
+    await fetch(cluster.baseUrl + "/api/v1/system/info"),
+  ]) {
+    expect([200, 401]).toContain(res.status);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+  }
 });
 
 test("readiness reports every component", async () => {

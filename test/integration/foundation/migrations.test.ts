@@ -1,4 +1,4 @@
-// The schema of DESIGN.md §5 is created by migrations that go up, down and up again on a real
+// The schema (docs/architecture.md) is created by migrations that go up, down and up again on a real
 // PostgreSQL (embedded, or the server DATABASE_URL names).
 import { QueryTypes } from "sequelize";
 import {

@@ -1,4 +1,4 @@
-// SEC-11: what HTTP reaches is exactly the route table. Every action registered by the services
+// HTTP exposure: what HTTP reaches is exactly the route table. Every action registered by the services
 // behind the table that is not itself in the table is unreachable under any guessable URL,
 // internal actions cannot be published even if someone routes them, and every entry is served.
 import fs from "node:fs";

@@ -1,4 +1,4 @@
-// The IDOR matrix (SEC-09), data for idor.test.ts. Every route in src/gateway/routes.ts that
+// The IDOR matrix, data for idor.test.ts. Every route in src/gateway/routes.ts that
 // names an object in its path (":id", ":strategyId", …) needs an entry in ID_ROUTES, and every
 // authenticated GET without one needs an entry in LIST_ROUTES or SELF_ROUTES; the test fails and
 // says what to add when one is missing. Routes that take object ids in the body (compare, a
@@ -86,6 +86,47 @@ export const FIXTURES: Record<string, Fixture> = {
         id: ref.params.id,
       }),
   },
+  /** a finished sweep of the owner with one completed run */
+  sweep: {
+    async create(ctx, owner) {
+      const name = `sweep-of-${owner.id}-${n++}-${randomApiKey().slice(0, 8)}`;
+      const sweep: any = await one(
+        ctx,
+        `INSERT INTO backtest_sweeps (user_id, params, definition, grid, rank_by, descending, runs)
+         VALUES (:userId, :params, :definition, :grid, 'sharpe', true, 1) RETURNING id`,
+        {
+          userId: owner.id,
+          params: JSON.stringify({ symbol: "BTCUSDT", interval: "1h", from: "2024-01-01", to: "2024-01-31" }),
+          definition: JSON.stringify({ name }),
+          grid: JSON.stringify({ "risk.stopLossPct": [1] }),
+        },
+      );
+      await one(
+        ctx,
+        `INSERT INTO backtest_results (user_id, sweep_id, sweep_params, cache_key, engine_version, status, progress,
+                                       params, definition, metrics, finished_at)
+         VALUES (:userId, :sweepId, :point, :cacheKey, 'idor-fixture', 'completed', 1, :params, :definition,
+                 :metrics, now()) RETURNING id`,
+        {
+          userId: owner.id,
+          sweepId: sweep.id,
+          point: JSON.stringify({ "risk.stopLossPct": 1 }),
+          cacheKey: `idor-${name}`,
+          params: JSON.stringify({ symbol: "BTCUSDT", interval: "1h", from: "2024-01-01", to: "2024-01-31" }),
+          definition: JSON.stringify({ name }),
+          metrics: JSON.stringify({ netProfit: 1, sharpe: 1 }),
+        },
+      );
+      return { params: { id: sweep.id }, markers: [sweep.id, name] };
+    },
+    snapshot: (ctx, ref) =>
+      one(
+        ctx,
+        `SELECT s.user_id, s.definition, (SELECT count(*) FROM backtest_results r WHERE r.sweep_id = s.id) AS runs
+           FROM backtest_sweeps s WHERE s.id = :id`,
+        { id: ref.params.id },
+      ),
+  },
 };
 
 export interface IdRouteEntry {
@@ -124,6 +165,8 @@ export const ID_ROUTES: IdRouteEntry[] = [
   },
   { route: "GET /backtests/:id", fixture: "backtest", access: "owner", okStatus: 200 },
   { route: "DELETE /backtests/:id", fixture: "backtest", access: "owner", okStatus: 200 },
+  { route: "GET /backtests/sweeps/:id", fixture: "sweep", access: "owner", okStatus: 200 },
+  { route: "DELETE /backtests/sweeps/:id", fixture: "sweep", access: "owner", okStatus: 200 },
 ];
 
 export interface BodyRefEntry {
@@ -168,10 +211,16 @@ export const LIST_ROUTES: ListRouteEntry[] = [
     access: "owner",
     filters: [{}, { userId: "{victimId}" }, { limit: 100 }],
   },
+  {
+    route: "GET /backtests/sweeps",
+    fixture: "sweep",
+    access: "owner",
+    filters: [{}, { userId: "{victimId}" }, { limit: 100 }],
+  },
 ];
 
 /** Authenticated GET routes that return only the caller's own data and take no object id. */
 export const SELF_ROUTES: string[] = ["GET /auth/me"];
 
 /** Authenticated GET routes over data that belongs to no user (market data, symbol tables). */
-export const SHARED_ROUTES: string[] = ["GET /market/klines", "GET /market/symbols"];
+export const SHARED_ROUTES: string[] = ["GET /system/info", "GET /market/klines", "GET /market/symbols"];

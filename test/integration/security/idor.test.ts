@@ -1,4 +1,4 @@
-// SEC-09: users A and B; for every id-bearing route and every list of the route table, A never
+// IDOR: users A and B; for every id-bearing route and every list of the route table, A never
 // sees or changes B's objects (403/404, no B data in the body, B's row unchanged). The matrix is
 // data (idor-matrix.ts) and this file refuses to pass while a route is missing from it.
 import fs from "node:fs";

@@ -1,4 +1,4 @@
-// SEC-01/02 through the real gateway: every malformed, forged or out-of-policy access token gets
+// Access tokens through the real gateway: every malformed, forged or out-of-policy access token gets
 // 401 UNAUTHORIZED and no handler runs (a probe service counts its calls), and every token AURA
 // issues lives at most 900 s.
 import crypto from "node:crypto";
@@ -169,7 +169,7 @@ test("a role claim forged to admin does not pass the admin check (the role is re
   expect(calls).toHaveLength(0);
 });
 
-test("SEC-02: every token issued by login, refresh and password change lives at most 900 s", async () => {
+test("every token issued by login, refresh and password change lives at most 900 s", async () => {
   const s = await registerAndLogin(env.cluster.baseUrl);
   const refreshed = await http(env.cluster.baseUrl, "POST", "/auth/refresh", {
     body: { refreshToken: s.refreshToken },

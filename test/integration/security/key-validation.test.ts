@@ -1,4 +1,4 @@
-// SEC-15 over HTTP: the real ccxt client (spot-only options, URLs pointed at a local server)
+// Key permission checks over HTTP: the real ccxt client (spot-only options, URLs pointed at a local server)
 // against a minimal Binance stand-in that checks the API-key header and HMAC signature and
 // answers /api/v3/account and /sapi/v1/account/apiRestrictions per key. Every dangerous flag,
 // a bad signature, an HTTP 500 and a timeout are each refused with their own reason.

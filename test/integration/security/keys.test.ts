@@ -1,6 +1,6 @@
 // Exchange keys through the gateway: accepted only after the permission check, stored sealed,
-// shown only masked (SEC-16), opened only for the trading services acting for the owner, and
-// re-checked so a key that gains withdrawal rights is switched off (SEC-15's re-check).
+// shown only masked, opened only for the trading services acting for the owner, and re-checked
+// so a key that gains withdrawal rights is switched off (the periodic permission re-check).
 import { QueryTypes } from "sequelize";
 import { KeyRing } from "../../../src/adapters/crypto/aead";
 import { loadSecrets } from "../../../src/runtime/secrets";

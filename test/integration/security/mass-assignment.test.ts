@@ -1,4 +1,4 @@
-// SEC-10: fields a client must not set (role, status, userId, ids, permissions, …) are stripped by
+// Mass assignment: fields a client must not set (role, status, userId, ids, permissions, …) are stripped by
 // every action's schema ($$strict: "remove"); the caller's identity comes only from the token.
 import { QueryTypes } from "sequelize";
 import {

@@ -1,4 +1,4 @@
-// SEC-06 through the API: stored hashes are argon2id at OWASP's parameters, weaker stored hashes
+// Password hashing through the API: stored hashes are argon2id at OWASP's parameters, weaker stored hashes
 // are upgraded at the next successful login, and registration enforces the password policy.
 import { QueryTypes } from "sequelize";
 import { hashPassword } from "../../../src/adapters/crypto/password";

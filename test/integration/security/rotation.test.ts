@@ -1,4 +1,4 @@
-// SEC-13 rotation: `aura keys rotate` re-encrypts 100 % of the stored exchange keys under the new
+// Master-key rotation: `aura keys rotate` re-encrypts 100 % of the stored exchange keys under the new
 // master key; afterwards the old key can be dropped (services started with only the new key open
 // every row) and the old key alone opens nothing. Rows it cannot open are reported, not lost.
 import { execFile } from "node:child_process";

@@ -1,4 +1,4 @@
-// SEC-14: the auth and key flows (successes, failures, reuse, a tampered key, the real ccxt client
+// Secret leaks: the auth and key flows (successes, failures, reuse, a tampered key, the real ccxt client
 // against a Binance stand-in) run with every log line at debug level captured; no password, API
 // secret, full API key, JWT or refresh token appears in the logs, in the audit trail or in any
 // response other than the one that hands a token to its owner.

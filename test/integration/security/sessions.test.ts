@@ -1,4 +1,4 @@
-// SEC-03/04: refresh tokens rotate on every use; presenting a rotated one revokes the whole family
+// Sessions: refresh tokens rotate on every use; presenting a rotated one revokes the whole family
 // (and that session's access tokens); of 20 concurrent refreshes with one token at most one
 // succeeds and the family ends up revoked; logout, password change and disabling a user revoke
 // immediately. Policy: no grace window (docs/security.md, "Refresh tokens").

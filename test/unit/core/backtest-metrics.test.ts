@@ -1,4 +1,4 @@
-// DESIGN §4.2 metric formulas on a tiny equity curve computed by hand.
+// The metric formulas of docs/backtesting.md (Results) on a tiny equity curve computed by hand.
 import { computeMetrics } from "../../../src/core/backtest/metrics";
 import type { ClosedTrade } from "../../../src/core/model/position";
 
@@ -55,7 +55,7 @@ describe("computeMetrics", () => {
     expect(m.skippedOrders).toBe(3);
   });
 
-  it("sharpe and sortino per DESIGN §4.2, annualised with √(candles per year)", () => {
+  it("sharpe and sortino as documented, annualised with √(candles per year)", () => {
     const r = [0.1, -0.1, 121 / 99 - 1];
     const mean = (r[0] + r[1] + r[2]) / 3;
     const sd = Math.sqrt(r.reduce((s, x) => s + (x - mean) ** 2, 0) / 2);

@@ -31,7 +31,7 @@ describe("valid definitions", () => {
     },
   );
 
-  it("the EMA/RSI example is exactly the DESIGN §4.1 definition", () => {
+  it("the EMA/RSI example is exactly the documented definition", () => {
     expect(base()).toEqual({
       name: "EMA cross with RSI filter",
       symbol: "BTCUSDT",

@@ -1,4 +1,20 @@
-// Broker options that protect money movement are explicit, not Moleculer's defaults (MOL-01).
+// Broker options that protect money movement are explicit, not Moleculer's defaults (docs/errors.md).
+// Every variable is parsed by the configuration module, the README's table lists exactly those,
+// and a bad value is refused with a message naming the variable (never quoting a secret).
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  backtestConfig,
+  ConfigError,
+  exchangeConfig,
+  keysConfig,
+  marketDataConfig,
+  monitorConfig,
+  validateConfig,
+  VARIABLES,
+  type VariableName,
+} from "../../../src/adapters/config";
 import { readEnv } from "../../../src/adapters/config/env";
 
 function loadConfig(env: Record<string, string | undefined> = {}) {
@@ -99,4 +115,216 @@ describe("moleculer.config", () => {
     expect(out).toContain("a@b.c");
     expect(out).not.toMatch(/hunter2|S3CR3T|eyJhbGci/);
   });
+});
+
+/** The variable names in the first column of the README's table under "## Configuration". */
+function readmeVariables(): string[] {
+  const readme = fs.readFileSync(path.resolve(__dirname, "../../../README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("\n## Configuration\n"));
+  const lines = section.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("|"));
+  const rows = [];
+  for (let i = start + 2; i < lines.length && lines[i].startsWith("|"); i++) rows.push(lines[i]);
+  return rows.flatMap((row) => [...row.split("|")[1].matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1]));
+}
+
+/** The variables validateConfig actually looks up, recorded through a proxy environment. */
+function variablesRead(env: NodeJS.ProcessEnv = {}): Set<string> {
+  const read = new Set<string>();
+  const proxy = new Proxy(env, {
+    get(target, key) {
+      if (typeof key === "string") read.add(key);
+      return target[key as string];
+    },
+  });
+  validateConfig(proxy);
+  return read;
+}
+
+describe("the configuration table", () => {
+  const declared = Object.keys(VARIABLES).sort();
+
+  test("the README table lists exactly the variables the configuration module declares", () => {
+    const table = readmeVariables();
+    expect(table.length).toBeGreaterThan(30);
+    expect(new Set(table).size).toBe(table.length);
+    expect([...table].sort()).toEqual(declared);
+  });
+
+  test("the module reads every variable it declares, and nothing else", () => {
+    expect([...variablesRead()].sort()).toEqual(declared);
+    // the same with the other branches (Binance, a stepped simulator)
+    expect([...variablesRead({ EXCHANGE: "binance", SIM_STEP: "1" })].sort()).toEqual(declared);
+  });
+});
+
+describe("typed readers", () => {
+  // [variable, bad value, what the message must say is accepted]
+  const bad: [VariableName, string, RegExp][] = [
+    ["PORT", "abc", /integer from 0 to 65535/],
+    ["PORT", "1.5", /integer from 0 to 65535/],
+    ["PORT", "70000", /integer from 0 to 65535/],
+    ["HEALTH_PORT", "-1", /integer from 0 to 65535/],
+    ["REQUEST_TIMEOUT_MS", "10s", /whole number of milliseconds/],
+    ["RATE_LIMIT_USER_PER_MIN", "-5", /integer ≥ 0/],
+    ["TRUST_PROXY_HOPS", "abc", /integer ≥ 0/],
+    ["LOGIN_IP_LOCKOUT_THRESHOLD", "0", /integer from 1 to 100000/],
+    ["ACCESS_TOKEN_TTL_SEC", "3600", /whole number of seconds from 30 to 900/],
+    ["REFRESH_TOKEN_TTL_SEC", "59", /whole number of seconds ≥ 60/],
+    ["AUTH_STATE_TTL_MS", "60001", /milliseconds from 0 to 60000/],
+    ["KEY_RECHECK_INTERVAL_MS", "9999999999", /milliseconds from 0 to 2147483647/],
+    ["HEALTH_CHECK_INTERVAL_MS", "abc", /milliseconds/],
+    ["HEALTH_CHECK_INTERVAL_MS", "0", /milliseconds/],
+    ["MARKET_DATA_STALE_MS", "-1", /milliseconds/],
+    ["BACKTEST_WORKERS", "abc", /integer ≥ 0/],
+    ["BACKTEST_QUEUE_PER_USER", "0", /integer from 1 to 100000/],
+    ["BACKTEST_QUEUE_MAX", "1000001", /integer from 1 to 1000000/],
+    ["SIM_PORT", "8o90", /integer from 0 to 65535/],
+    ["SIM_SPEED", "fast", /positive number/],
+    ["SIM_FROM", "last tuesday", /date/],
+    ["SIM_STEP", "maybe", /true or false/],
+    ["MARKET_DATA_BUNDLED", "maybe", /true or false/],
+    ["LOG_LEVEL", "loud", /one of debug, info, warn, error, fatal/],
+    ["EXCHANGE", "kraken", /one of binance, binance-testnet, sim/],
+    ["TRANSPORTER", "tcp://x:4222", /nats:\/\/host:port URL/],
+    ["REDIS_URL", "localhost:6379", /redis:\/\/ or rediss:\/\/ URL/],
+    ["DATABASE_URL", "mysql://db/aura", /postgres:\/\/ or postgresql:\/\/ URL/],
+    ["SIM_URL", "sim:7000", /http\(s\):\/\/host:port URL/],
+    ["MARKET_DATA_WATCH", "BTCUSDT", /BTCUSDT:1h/],
+    ["MARKET_DATA_WATCH", "BTCUSDT:1M", /interval one of/],
+    ["KEYS_DECRYPT_CALLERS", "execution,Market Data", /service names/],
+    ["SERVICES", "api;auth", /service names/],
+    ["BODY_LIMIT", "lots", /size such as 100kb/],
+    ["AURA_ADMIN_EMAIL", "admin", /email address/],
+  ];
+
+  test.each(bad)(
+    "%s=%j is refused, naming the variable, the value and what is accepted",
+    (name, value, accepts) => {
+      let err: unknown;
+      try {
+        validateConfig({ [name]: value });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const e = err as ConfigError;
+      expect(e.problems.map((p) => p.variable)).toEqual([name]);
+      expect(e.message).toContain(`${name} must be`);
+      // a list names the entry it refused
+      expect(e.message).toContain(`"${value.split(",").pop()}"`);
+      expect(e.message).toMatch(accepts);
+    },
+  );
+
+  test("every problem is reported at once, each variable once", () => {
+    let err: ConfigError | undefined;
+    try {
+      validateConfig({ PORT: "abc", SIM_STEP: "maybe", EXCHANGE: "kraken", BACKTEST_WORKERS: "many" });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err?.problems.map((p) => p.variable).sort()).toEqual([
+      "BACKTEST_WORKERS",
+      "EXCHANGE",
+      "PORT",
+      "SIM_STEP",
+    ]);
+    expect(err?.message).toMatch(/^4 configuration problems:/);
+  });
+
+  test("unset and blank mean the documented default; good values are read", () => {
+    expect(validateConfig({}).runtime.port).toBe(3000);
+    expect(validateConfig({ PORT: " " }).runtime.port).toBe(3000);
+    expect(validateConfig({ PORT: "8080", SIM_STEP: "on" }).sim.step).toBe(true);
+    expect(backtestConfig({})).toEqual({ workers: undefined, queuePerUser: 250, queueMax: 5000 });
+    expect(backtestConfig({ BACKTEST_WORKERS: "0" }).workers).toBeUndefined();
+    expect(
+      backtestConfig({ BACKTEST_WORKERS: "3", BACKTEST_QUEUE_PER_USER: "10", BACKTEST_QUEUE_MAX: "100" }),
+    ).toEqual({ workers: 3, queuePerUser: 10, queueMax: 100 });
+    expect(monitorConfig({}).healthIntervalMs).toBe(30_000);
+    expect(keysConfig({}).decryptCallers).toEqual(["execution", "market-data"]);
+    expect(keysConfig({ KEYS_DECRYPT_CALLERS: "" }).decryptCallers).toEqual([]);
+    expect(exchangeConfig({ SIM_URL: "http://sim:7000/" })).toEqual({
+      kind: "sim",
+      simUrl: "http://sim:7000",
+      simPort: 8090,
+    });
+    // the simulator and market data read SIM_STEP the same way
+    expect(marketDataConfig({ SIM_STEP: "yes" }).staleAfterMs).toBe(0);
+    expect(validateConfig({ SIM_STEP: "yes" }).sim.step).toBe(true);
+  });
+});
+
+describe("secrets in error messages", () => {
+  const messageFor = (env: NodeJS.ProcessEnv, secret: string) => {
+    let message = "";
+    try {
+      validateConfig(env);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).not.toBe("");
+    expect(message).not.toContain(secret);
+    return message;
+  };
+
+  test("JWT_SECRET and the master keys are never quoted", () => {
+    const weak = "hunter2hunter2";
+    expect(messageFor({ JWT_SECRET: weak }, weak)).toMatch(/JWT_SECRET/);
+    const notBase64 = "not base64 at all! s3cr3t";
+    expect(messageFor({ AURA_MASTER_KEY: notBase64 }, notBase64)).toMatch(/AURA_MASTER_KEY is not base64/);
+    const short = crypto.randomBytes(16).toString("base64");
+    const old = `${crypto.randomBytes(32).toString("base64")},${short}`;
+    expect(messageFor({ AURA_MASTER_KEYS_OLD: old }, short)).toMatch(/AURA_MASTER_KEYS_OLD\[1\]/);
+  });
+
+  test("a URL's password is masked, the rest of the value is shown", () => {
+    const pw = "pg-Passw0rd";
+    expect(messageFor({ DATABASE_URL: `mysql://aura:${pw}@db:3306/aura` }, pw)).toContain(
+      '"mysql://***@db:3306/aura"',
+    );
+    expect(messageFor({ REDIS_URL: `http://:${pw}@redis:6379` }, pw)).toContain("***@redis:6379");
+    expect(messageFor({ TRANSPORTER: `tcp://aura:${pw}@nats:4222` }, pw)).toMatch(/TRANSPORTER/);
+    expect(messageFor({ SIM_URL: `ftp://u:${pw}@sim` }, pw)).toMatch(/SIM_URL/);
+    expect(messageFor({ DATABASE_URL: `mysql://db/aura?password=${pw}` }, pw)).toContain("password=***");
+    expect(messageFor({ TRANSPORTER: `nats://aura:a/b@c${pw}@nats:4222` }, pw)).toMatch(/TRANSPORTER/);
+    // not a URL: nothing says where a password would be, so none of it is shown
+    expect(messageFor({ DATABASE_URL: `host=db password=${pw}` }, pw)).toMatch(/DATABASE_URL/);
+    expect(messageFor({ REDIS_URL: pw }, pw)).toMatch(/REDIS_URL/);
+  });
+
+  test("production lists every missing secret at start, with the other problems", () => {
+    const message = messageFor({ NODE_ENV: "production", PORT: "x" }, "never-set");
+    expect(message).toMatch(/JWT_SECRET is not set/);
+    expect(message).toMatch(/AURA_MASTER_KEY is not set/);
+    expect(message).toMatch(/PORT must be/);
+  });
+});
+
+test("a production process without a service that uses the secrets does not need them", () => {
+  const prod = { NODE_ENV: "production", DATABASE_URL: "postgres://aura@db:5432/aura" };
+  expect(() => validateConfig({ ...prod, SERVICES: "market-data,exchange-sim" })).not.toThrow();
+  expect(() => validateConfig({ ...prod, SERVICES: "backtest" })).not.toThrow();
+  expect(() => validateConfig({ ...prod, SERVICES: "api" })).toThrow(/JWT_SECRET is not set/);
+  expect(() => validateConfig(prod)).toThrow(/AURA_MASTER_KEY is not set/);
+  // a secret that is set is checked wherever it is
+  expect(() => validateConfig({ ...prod, SERVICES: "backtest", JWT_SECRET: "short" })).toThrow(/JWT_SECRET/);
+});
+
+test("the start-up check also lists unknown SERVICES and a production run without DATABASE_URL", () => {
+  let err: ConfigError | undefined;
+  try {
+    validateConfig(
+      { NODE_ENV: "production", SERVICES: "api,strategy-runner", PORT: "x" },
+      { availableServices: ["api", "auth", "monitor"] },
+    );
+  } catch (e) {
+    err = e as ConfigError;
+  }
+  expect(err?.message).toMatch(
+    /SERVICES names unknown service\(s\): strategy-runner; available: api, auth, monitor/,
+  );
+  expect(err?.message).toMatch(/NODE_ENV=production requires DATABASE_URL/);
+  expect(err?.message).toMatch(/PORT must be/);
 });

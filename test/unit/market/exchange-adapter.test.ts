@@ -11,7 +11,8 @@ import {
 } from "../../../src/adapters/exchange/kline-decoder";
 import { WeightGovernor } from "../../../src/adapters/exchange/weight-governor";
 import { MemoryCandleCache } from "../../../src/adapters/market/candle-cache";
-import { parseWatch, readMarketDataEnv } from "../../../services/market-data.service";
+import { readMarketDataEnv } from "../../../services/market-data.service";
+import { parseWatch } from "../../../src/adapters/config";
 import {
   ExchangeUnavailableError,
   FilterRejectedError,

@@ -1,4 +1,4 @@
-// SEC-13: the AES-256-GCM envelope for exchange secrets. Any change to ciphertext, IV, tag or
+// The AES-256-GCM envelope for exchange secrets. Any change to ciphertext, IV, tag or
 // associated data, a truncated tag, a blob moved to another row, or an unknown master key id
 // must make decryption throw; IVs never repeat.
 import crypto from "node:crypto";

@@ -1,4 +1,4 @@
-// SEC-15 (decision table): which exchange answers make AURA refuse a key, and with which reason.
+// Key permission decision table: which exchange answers make AURA refuse a key, and with which reason.
 import { assessKey } from "../../../src/adapters/exchange/key-validation";
 
 const account = (over: Record<string, unknown> = {}) => ({

@@ -33,3 +33,18 @@ test("failures from one ip across many accounts lock the ip; a success clears on
   await t.fail("b@x.io", "9.9.9.9");
   expect((await t.check("b@x.io", "9.9.9.8")).retryAfter).toBe(0);
 });
+
+test("a known client is held by its own lock, not by the account lock a stranger caused", async () => {
+  const t = new LoginThrottle(createLimiterFactory(undefined), { ...cfg, deviceThreshold: 2 });
+  for (let i = 0; i < cfg.accountThreshold; i++) await t.fail("v@x.io", `10.1.0.${i}`);
+  expect(await t.check("v@x.io", "10.2.0.1")).toMatchObject({ scope: "account" });
+  expect((await t.check("v@x.io", "10.2.0.1", "device:known")).retryAfter).toBe(0);
+  // the owner logging in does not reset the stranger's lock
+  await t.succeed("v@x.io", "device:known");
+  expect(await t.check("v@x.io", "10.2.0.1")).toMatchObject({ scope: "account" });
+  // failures with the device token lock that device
+  await t.fail("v@x.io", "10.2.0.1", "device:known");
+  await t.fail("v@x.io", "10.2.0.1", "device:known");
+  expect(await t.check("v@x.io", "10.2.0.1", "device:known")).toMatchObject({ scope: "device" });
+  expect((await t.check("v@x.io", "10.2.0.1", "device:other")).retryAfter).toBe(0);
+});

@@ -1,4 +1,4 @@
-// SEC-06: argon2id at OWASP parameters in the stored PHC string, rehash detection, the policy.
+// Password hashing: argon2id at OWASP parameters in the stored PHC string, rehash detection, the policy.
 import {
   dummyHash,
   hashPassword,

@@ -1,4 +1,4 @@
-// SEC-05: production refuses to start without strong secrets; the embedded default generates them
+// Startup secrets: production refuses to start without strong secrets; the embedded default generates them
 // once into AURA_DATA_DIR/secrets.json (mode 600) and reuses them.
 import crypto from "node:crypto";
 import fs from "node:fs";

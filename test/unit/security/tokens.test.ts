@@ -1,4 +1,4 @@
-// Access-token signing and verification rules (SEC-01/02 at the unit level; the gateway tests
+// Access-token signing and verification rules (at the unit level; the gateway tests
 // prove the same through HTTP).
 import crypto from "node:crypto";
 import jwt from "jsonwebtoken";
@@ -106,10 +106,21 @@ test.each<[string, () => string]>([
   expect(() => verifyAccessToken(secret, make())).toThrow(/invalid access token/);
 });
 
-test("bearer parsing accepts only 'Bearer <jwt>'", () => {
+test("bearer parsing accepts only 'Bearer <jwt>', the scheme in any case", () => {
   const t = signAccessToken(secret, { userId: 1, role: "user", sid }).token;
-  expect(bearerToken(`Bearer ${t}`)).toBe(t);
-  for (const h of [t, `Basic ${t}`, `bearer`, `Bearer ${t} extra`, undefined, ["Bearer x.y.z"]])
+  for (const scheme of ["Bearer", "bearer", "BEARER", "bEaReR"])
+    expect(bearerToken(`${scheme} ${t}`)).toBe(t);
+  expect(bearerToken(`Bearer  ${t}`)).toBe(t);
+  for (const h of [
+    t,
+    `Basic ${t}`,
+    `bearer`,
+    `Bearer ${t} extra`,
+    `Bearer\t${t}`,
+    `Bearerx ${t}`,
+    undefined,
+    ["Bearer x.y.z"],
+  ])
     expect(bearerToken(h as any)).toBeUndefined();
 });
 

@@ -1,5 +1,5 @@
 // OCO lists: placement checks, one leg filling expires the other (eR OCO_TRIGGER, list ALL_DONE),
-// cancels, the shared lock, and the user-data event order of contract §7.3.
+// cancels, the shared lock, and the user-data event order of docs/exchange-contract.md.
 import { D, engineAt, executions, trail, walkCandle } from "./helpers";
 import type { EngineEvent, NewOcoRequest } from "../../../src/sim/engine/types";
 

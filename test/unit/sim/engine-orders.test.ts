@@ -1,4 +1,4 @@
-// Order validation with Binance's codes, symbol filters from the shared table (DESIGN §4.2),
+// Order validation with Binance's codes, symbol filters from the shared table (src/core/market/symbols.ts),
 // client-id uniqueness among open orders only, cancels and queries.
 import { D, engineAt, order } from "./helpers";
 import type { NewOrderRequest } from "../../../src/sim/engine/types";

@@ -1,5 +1,5 @@
-import { FaultInjector } from "../../../src/sim/core/faults";
-import { DEFAULT_LIMITS, RateLimiter } from "../../../src/sim/core/limits";
+import { FaultInjector } from "../../../src/sim/venue/faults";
+import { DEFAULT_LIMITS, RateLimiter } from "../../../src/sim/venue/limits";
 
 describe("rate limiter", () => {
   it("counts weight per IP in fixed minute windows, 429 with Retry-After, then 418 after repeated violations", () => {

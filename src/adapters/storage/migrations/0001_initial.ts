@@ -1,4 +1,4 @@
-// The first schema of AURA (DESIGN.md §5). Released migrations are never edited: later changes
+// The first schema of AURA (docs/architecture.md). Released migrations are never edited: later changes
 // go in new files. Money and quantities are NUMERIC; times the exchange gives in epoch ms stay
 // BIGINT, our own timestamps are timestamptz.
 import type { Migration } from "../migrator";

@@ -1,5 +1,5 @@
-// Fault injection for the failure modes the execution service must survive (reliability.md
-// §1.7, §4.2 item 3). Each fault is armed for the next `count` matching requests, for a
+// Fault injection for the failure modes AURA's order execution must survive (docs/simulator.md,
+// Fault switches). Each fault is armed for the next `count` matching requests, for a
 // wall-clock window of `durationMs`, or both (whichever ends first). Without either, a
 // request-level fault applies to the next matching request and a state fault (clock-offset,
 // pause-user-data, ws-drop refusal) stays until removed.

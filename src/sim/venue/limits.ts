@@ -1,6 +1,6 @@
 // Request-weight accounting per IP and order-rate accounting per account, in fixed windows
 // aligned to the wall clock (a minute window starts at :00, a 10-second window at :00, :10, …),
-// as Binance counts them (contract §4).
+// as Binance counts them (docs/exchange-contract.md, Rate limits).
 import { BinanceError } from "../binance/errors";
 
 export interface LimitsConfig {
