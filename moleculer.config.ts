@@ -1,31 +1,52 @@
 // Broker options for every AURA process, driven by the environment (see README "Configuration").
 // Fault-tolerance values are explicit because Moleculer's defaults are unsafe for money movement:
 // no request timeout, 30 s heartbeat, and a retry policy that would re-send order commands.
-import type { BrokerOptions, Middleware } from "moleculer";
+import type { BrokerOptions, Context, Middleware } from "moleculer";
 import { Errors } from "moleculer";
 import { readEnv } from "./src/adapters/config/env";
 import { pinoOptions, requestScope } from "./src/runtime/logging";
 
 const env = readEnv();
 
+type ScopedContext = Context<unknown, { user?: { id?: string | number } }>;
+// handlers reach middlewares already bound to their service; the typings still ask for a `this`
+type BoundHandler = (ctx: ScopedContext) => unknown;
+
 /** Puts the request id of the running action/event in AsyncLocalStorage so every log line carries it. */
 const requestIdMiddleware: Middleware = {
   name: "AuraRequestId",
-  localAction(next: any) {
-    return (ctx: any) =>
-      requestScope.run({ requestId: ctx.requestID, userId: ctx.meta?.user?.id }, () => next(ctx));
+  localAction(next) {
+    const handler = next as BoundHandler;
+    return (ctx: ScopedContext) =>
+      requestScope.run({ requestId: ctx.requestID ?? undefined, userId: ctx.meta?.user?.id }, () =>
+        handler(ctx),
+      );
   },
-  localEvent(next: any) {
-    return (ctx: any) => requestScope.run({ requestId: ctx.requestID }, () => next(ctx));
+  localEvent(next) {
+    return (ctx: ScopedContext) =>
+      requestScope.run({ requestId: ctx.requestID ?? undefined }, () => next(ctx));
   },
-} as Middleware;
+};
+
+// Moleculer reads this transit option, but its typings do not declare it.
+const transit: NonNullable<BrokerOptions["transit"]> & { serviceChangedDebounceTime: number } = {
+  serviceChangedDebounceTime: 200,
+};
 
 const config: BrokerOptions = {
   namespace: env.namespace,
   nodeID: env.nodeId,
   transporter: env.transporter ? { type: "NATS", options: { url: env.transporter } } : null,
   cacher: env.redisUrl
-    ? ({ type: "Redis", options: { prefix: "aura-cache", redis: env.redisUrl, ttl: 300 } } as any)
+    ? {
+        type: "Redis",
+        // ioredis takes the URL string as is; the typings only allow an options object
+        options: {
+          prefix: "aura-cache",
+          redis: env.redisUrl as unknown as Record<string, unknown>,
+          ttl: 300,
+        },
+      }
     : { type: "Memory", options: { ttl: 300 } },
   serializer: "JSON",
 
@@ -60,7 +81,10 @@ const config: BrokerOptions = {
     windowTime: 60,
     halfOpenTime: 10_000,
     // Only infrastructure failures trip the breaker; business rejections (4xx) never do.
-    check: (err: any) => err && (err.code >= 500 || err.code === undefined),
+    check: (err) => {
+      const code = (err as Partial<Errors.MoleculerError> | null)?.code;
+      return Boolean(err) && (code === undefined || code >= 500);
+    },
   },
   bulkhead: { enabled: true, concurrency: 10, maxQueueSize: 100 },
   validator: true,
@@ -76,8 +100,8 @@ const config: BrokerOptions = {
   middlewares: [requestIdMiddleware],
   // The runner owns SIGTERM/SIGINT: services stop first, then the database.
   skipProcessEventRegistration: true,
-  transit: { serviceChangedDebounceTime: 200 } as any,
-  replOptions: { delimiter: "aura $ " } as any,
+  transit,
+  replOptions: { delimiter: "aura $ " },
 };
 
 export = config;

@@ -10,15 +10,18 @@
 // ctx.caller and ctx.meta travel over the transporter unauthenticated: these checks stop bugs and
 // confused deputies inside the cluster, not an attacker who can publish on NATS. Production NATS
 // must require credentials and TLS (docs/security.md, "Trust model").
-import { Errors, type ActionSchema, type Context, type ServiceSchema } from "moleculer";
+import { Errors, type ActionSchema, type Context, type Service, type ServiceSchema } from "moleculer";
 
 export type ActionAuth = "public" | "user" | "admin" | "internal";
 
 /** An action schema with its audience; `callers` names the services allowed for "internal". */
-export type GuardedAction = ActionSchema<any> & { auth: ActionAuth; callers?: string[] };
+export type GuardedAction<TThis = Service> = ActionSchema<TThis> & { auth: ActionAuth; callers?: string[] };
 
-/** Declares an action with its auth requirement (typed: moleculer's ActionSchema has no `auth`). */
-export function guarded(def: GuardedAction): ActionSchema<any> {
+/**
+ * Declares an action with its auth requirement (typed: moleculer's ActionSchema has no `auth`).
+ * TThis is the service's `this`, taken from the handler's `this:` annotation.
+ */
+export function guarded<TThis = Service>(def: GuardedAction<TThis>): ActionSchema<TThis> {
   return def;
 }
 
@@ -28,6 +31,28 @@ export interface CallerUser {
   email?: string;
   sid?: string;
 }
+
+/**
+ * ctx.meta as AURA's services use it. `user` is what the gateway resolved from a verified token,
+ * or what a service acting for that user passed on; it crosses the transporter unchecked, so read
+ * it through requireUser(), never directly.
+ */
+export interface AuraMeta {
+  user?: { id?: unknown; role?: unknown; email?: string; sid?: string } | null;
+  /** client address and user agent, set by the gateway for the audit log and rate limits */
+  ip?: string;
+  userAgent?: string;
+  /** read by moleculer-web to shape the HTTP response */
+  $statusCode?: number;
+  $location?: string;
+  $responseHeaders?: Record<string, string>;
+}
+
+/** A context of an AURA action: typed params, AuraMeta. */
+export type AuraContext<P = Record<string, never>> = Context<P, AuraMeta>;
+
+/** Anything carrying ctx.meta (any action's context, whatever its params). */
+type MetaCarrier = { meta: AuraMeta };
 
 export class UnauthorizedError extends Errors.MoleculerClientError {
   constructor(message = "Authentication required.") {
@@ -50,8 +75,8 @@ export class NotFoundError extends Errors.MoleculerClientError {
 const VALID: ActionAuth[] = ["public", "user", "admin", "internal"];
 
 /** The verified user a context acts for; throws 401 when there is none. */
-export function requireUser(ctx: Context<any, any>): CallerUser {
-  const u = (ctx.meta as any)?.user;
+export function requireUser(ctx: MetaCarrier): CallerUser {
+  const u = ctx.meta?.user;
   const id = Number(u?.id);
   if (!u || !Number.isSafeInteger(id) || id <= 0 || (u.role !== "user" && u.role !== "admin"))
     throw new UnauthorizedError();
@@ -59,16 +84,16 @@ export function requireUser(ctx: Context<any, any>): CallerUser {
 }
 
 /**
- * Replacements that scope a query to the caller: use as `WHERE user_id = :userId` and spread into
- * `replacements`. The id never comes from params.
+ * Bind parameters that scope a query to the caller: use as `WHERE user_id = $userId` with
+ * `bind: { ...userScope(ctx), … }`. The id never comes from params.
  */
-export function userScope(ctx: Context<any, any>): { userId: number } {
+export function userScope(ctx: MetaCarrier): { userId: number } {
   return { userId: requireUser(ctx).id };
 }
 
 /** Returns the row when the caller owns it; otherwise 404, so other users' ids are not revealed. */
 export function assertOwned<T extends { user_id?: unknown; userId?: unknown }>(
-  ctx: Context<any, any>,
+  ctx: MetaCarrier,
   row: T | null | undefined,
   what = "Not found.",
 ): T {
@@ -78,10 +103,12 @@ export function assertOwned<T extends { user_id?: unknown; userId?: unknown }>(
   return row;
 }
 
-export function enforceActionAuth(ctx: Context<any, any>): void {
-  const action: any = (ctx as any).action;
-  const auth: ActionAuth | undefined = action?.auth;
-  switch (auth) {
+/** What the guard reads of the action being called (moleculer keeps unknown schema keys). */
+type DeclaredAction = { name?: string; auth?: unknown; callers?: unknown };
+
+export function enforceActionAuth(ctx: Context<unknown, AuraMeta>): void {
+  const action = ctx.action as DeclaredAction | null;
+  switch (action?.auth) {
     case "public":
       return;
     case "user":
@@ -92,7 +119,10 @@ export function enforceActionAuth(ctx: Context<any, any>): void {
       return;
     case "internal": {
       const callers: string[] = Array.isArray(action.callers) ? action.callers : [];
-      if (!ctx.caller || !callers.includes(ctx.caller)) {
+      const caller = ctx.caller;
+      // an entry ending in "*" admits a family by prefix: "strategy.*" is every strategy.<id> actor
+      const admits = (c: string) => (c.endsWith("*") ? caller!.startsWith(c.slice(0, -1)) : c === caller);
+      if (!caller || !callers.some(admits)) {
         throw new ForbiddenError(`${action.name} may only be called by: ${callers.join(", ") || "nobody"}.`);
       }
       return;
@@ -106,7 +136,7 @@ export function enforceActionAuth(ctx: Context<any, any>): void {
 export const AuthGuardMixin: Partial<ServiceSchema> & { merged(schema: ServiceSchema): void } = {
   hooks: {
     before: {
-      "*": function authGuard(ctx: Context<any, any>) {
+      "*": function authGuard(ctx: Context<unknown, AuraMeta>) {
         enforceActionAuth(ctx);
       },
     },
@@ -114,7 +144,10 @@ export const AuthGuardMixin: Partial<ServiceSchema> & { merged(schema: ServiceSc
 
   merged(schema: ServiceSchema) {
     const missing = Object.entries(schema.actions ?? {})
-      .filter(([, a]) => a !== false && typeof a === "object" && !VALID.includes((a as any).auth))
+      .filter(
+        ([, a]) =>
+          a !== false && typeof a === "object" && !(VALID as unknown[]).includes((a as DeclaredAction).auth),
+      )
       .map(([name]) => name);
     const bare = Object.entries(schema.actions ?? {})
       .filter(([, a]) => typeof a === "function")
@@ -122,6 +155,19 @@ export const AuthGuardMixin: Partial<ServiceSchema> & { merged(schema: ServiceSc
     if (missing.length || bare.length) {
       throw new Error(
         `service ${schema.name}: actions without an "auth" declaration (${[...missing, ...bare].join(", ")}); add auth: "public" | "user" | "admin" | "internal"`,
+      );
+    }
+    // a family of callers is "<prefix>.*"; a bare "*" (or "strategy*") would admit far more than meant
+    const loose = Object.entries(schema.actions ?? {}).flatMap(([name, a]) =>
+      a && typeof a === "object"
+        ? (Array.isArray((a as DeclaredAction).callers) ? ((a as DeclaredAction).callers as string[]) : [])
+            .filter((c) => c.includes("*") && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.\*$/.test(c))
+            .map((c) => `${name}: "${c}"`)
+        : [],
+    );
+    if (loose.length) {
+      throw new Error(
+        `service ${schema.name}: callers must be service names or "<prefix>.*" (${loose.join(", ")})`,
       );
     }
   },

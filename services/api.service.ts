@@ -8,12 +8,13 @@
 // here for every route before any service runs.
 import crypto from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Errors, type ServiceSchema } from "moleculer";
+import { Errors, type Context, type LogLevels, type Service, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { gatewayConfig, readEnv } from "../src/adapters/config";
 import {
   consumeOrRetryAfter,
   createLimiterFactory,
+  type Limiter,
   type LimiterFactory,
 } from "../src/adapters/auth/rate-limit";
 import { bearerToken, verifyAccessToken } from "../src/adapters/auth/tokens";
@@ -33,18 +34,142 @@ import {
   readinessStatusCode,
 } from "../src/runtime/health";
 import { loadSecrets } from "../src/runtime/secrets";
+import type { AuraContext } from "../mixins/auth-guard.mixin";
 
 const env = readEnv();
 const gateway = gatewayConfig();
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,64}$/;
 
+/** The alias a request matched, as moleculer-web hands it over (`keys`: its path params). */
+interface MatchedAlias {
+  method: string;
+  path: string;
+  keys?: { name: string }[];
+}
+
+/** A request as moleculer-web passes it on: what it adds to the Node request, and our request id. */
 type Req = IncomingMessage & {
   $requestId?: string;
-  $alias?: any;
-  $ctx?: any;
-  $route?: any;
+  $alias?: MatchedAlias;
+  $params?: Record<string, unknown>;
+  /** process.hrtime() when moleculer-web took the request */
   $startTime?: [number, number];
+  originalUrl?: string;
+  query?: unknown;
+  body?: unknown;
 };
+
+type Middleware = (req: Req, res: ServerResponse, next: () => void) => void;
+type AliasHandler = (this: Self, req: Req, res: ServerResponse) => Promise<void>;
+
+/**
+ * Route options as this gateway writes them. moleculer-web's own route type has no `this` and no
+ * fifth (alias) argument for onBeforeCall, both of which it passes at runtime.
+ */
+interface RouteSettings {
+  name: string;
+  path: string;
+  mappingPolicy: "restrict";
+  autoAliases: false;
+  whitelist?: string[];
+  authentication?: boolean;
+  authorization?: boolean;
+  bodyParsers: false | { json: { limit: string; strict: boolean }; urlencoded: false };
+  use: Middleware[];
+  aliases: Record<string, string | AliasHandler>;
+  onBeforeCall?(
+    this: Self,
+    ctx: AuraContext<unknown>,
+    route: unknown,
+    req: Req,
+    res: ServerResponse,
+    alias: MatchedAlias | undefined,
+  ): Promise<void>;
+  onAfterCall?(
+    this: Self,
+    ctx: AuraContext<unknown>,
+    route: unknown,
+    req: Req,
+    res: ServerResponse,
+    data: unknown,
+  ): unknown;
+  onError?(this: Self, req: Req, res: ServerResponse, err: unknown): void;
+}
+
+/** A route as moleculer-web built it from RouteSettings; only what created() changes. */
+interface BuiltRoute {
+  name?: string;
+  rateLimit?: {
+    window: number;
+    limit: number;
+    headers: boolean;
+    key(req: Req): string;
+    store: object;
+  };
+}
+
+interface ApiSettings {
+  port: number;
+  ip: string;
+  rootCallOptions(this: Self, options: { requestID?: string }, req: Req): void;
+  logRequest: LogLevels;
+  logResponse: LogLevels;
+  logRequestParams: null;
+  logResponseData: null;
+  log4XXResponses: boolean;
+  httpServerTimeout: number;
+  cors?: {
+    origin: string[];
+    methods: string[];
+    allowedHeaders: string[];
+    exposedHeaders: string[];
+    credentials: boolean;
+    maxAge: number;
+  };
+  rateLimits: Partial<GatewayRateLimits>;
+  sessionStateTtlMs: number;
+  trustProxyHops: number;
+  redisUrl: string | undefined;
+  limiterPrefix: string;
+  onError(this: Self, req: Req, res: ServerResponse, err: unknown): void;
+  routes: RouteSettings[];
+}
+
+interface ApiVars {
+  /** moleculer-web's routes, built from settings.routes before created() runs */
+  routes: BuiltRoute[];
+  routeByAlias: Map<string, RouteSpec>;
+  proxyHops: number;
+  limiters: LimiterFactory;
+  credentialsLimiter: Limiter | undefined;
+  userLimiter: Limiter | undefined;
+  sessionStates: SessionStateCache;
+  readinessCache: ReadinessCache;
+  cachedJwtSecret?: Buffer;
+}
+
+interface GatewayUser {
+  id: number;
+  email: string;
+  role: "user" | "admin";
+  sid: string;
+}
+
+interface ApiMethods {
+  sendJson(req: Req, res: ServerResponse, status: number, body: unknown): void;
+  clientIp(req: Req): string;
+  refuseHostileInput(req: Req, alias: MatchedAlias | undefined): void;
+  mayReadHealthDetails(req: Req): Promise<boolean>;
+  routeSpec(req: Req): RouteSpec | undefined;
+  awaitLimiterStore(): Promise<void>;
+  jwtSecret(): Buffer;
+  logAccess(req: Req, res: ServerResponse): void;
+  authenticate(ctx: AuraContext<unknown>, route: unknown, req: Req): Promise<GatewayUser | null>;
+  userFromToken(req: Req, header: string | string[]): Promise<GatewayUser>;
+  authorize(ctx: AuraContext<unknown>, route: unknown, req: Req): Promise<void>;
+}
+
+type Self = Service<ApiSettings> & ApiVars & ApiMethods;
 
 function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -52,7 +177,7 @@ function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   return out;
 }
 
-const securityHeaders = (_req: Req, res: ServerResponse, next: () => void) => {
+const securityHeaders: Middleware = (_req, res, next) => {
   res.setHeader("X-Content-Type-Options", "nosniff");
   res.setHeader("X-Frame-Options", "DENY");
   res.setHeader("Referrer-Policy", "no-referrer");
@@ -61,15 +186,15 @@ const securityHeaders = (_req: Req, res: ServerResponse, next: () => void) => {
   next();
 };
 
-const ApiService: ServiceSchema = {
+const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
   name: "api",
-  mixins: [ApiGateway as any],
+  mixins: [ApiGateway],
 
   settings: {
     port: env.port,
     ip: env.host,
     // Request ids: keep a well-formed X-Request-ID from the caller, otherwise mint one.
-    rootCallOptions(this: any, options: any, req: Req) {
+    rootCallOptions(this: Self, options: { requestID?: string }, req: Req) {
       const given = req.headers["x-request-id"];
       const id = typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
       options.requestID = id;
@@ -103,7 +228,7 @@ const ApiService: ServiceSchema = {
     /** where shared rate-limit counters live (REDIS_URL); unset → this process's memory */
     redisUrl: env.redisUrl,
     limiterPrefix: "aura-rl",
-    onError(this: any, req: Req, res: ServerResponse, err: any) {
+    onError(this: Self, req: Req, res: ServerResponse, err: unknown) {
       sendEnvelope(req, res, err);
       this.logAccess(req, res);
     },
@@ -116,11 +241,11 @@ const ApiService: ServiceSchema = {
         bodyParsers: false,
         use: [securityHeaders],
         aliases: {
-          async "GET live"(this: any, req: Req, res: ServerResponse) {
+          async "GET live"(this: Self, req: Req, res: ServerResponse) {
             const full = await this.mayReadHealthDetails(req);
             this.sendJson(req, res, 200, full ? liveness(this.broker) : publicLiveness());
           },
-          async "GET ready"(this: any, req: Req, res: ServerResponse) {
+          async "GET ready"(this: Self, req: Req, res: ServerResponse) {
             const report = await this.readinessCache.get();
             const full = await this.mayReadHealthDetails(req);
             this.sendJson(req, res, readinessStatusCode(report), full ? report : publicReadiness(report));
@@ -138,7 +263,14 @@ const ApiService: ServiceSchema = {
         bodyParsers: { json: { limit: env.bodyLimit, strict: true }, urlencoded: false },
         use: [securityHeaders],
         aliases: aliasesFor(ROUTES),
-        async onBeforeCall(this: any, ctx: any, _route: any, req: Req, _res: ServerResponse, alias: any) {
+        async onBeforeCall(
+          this: Self,
+          ctx: AuraContext<unknown>,
+          _route: unknown,
+          req: Req,
+          _res: ServerResponse,
+          alias: MatchedAlias | undefined,
+        ) {
           // before authentication and before any service: hostile input never reaches a handler
           this.refuseHostileInput(req, alias);
           ctx.meta.ip = this.clientIp(req);
@@ -155,30 +287,35 @@ const ApiService: ServiceSchema = {
             if (retryAfter) throw rateLimited(retryAfter);
           }
         },
-        onAfterCall(this: any, _ctx: any, _route: any, req: Req, res: ServerResponse, data: unknown) {
+        onAfterCall(
+          this: Self,
+          _ctx: AuraContext<unknown>,
+          _route: unknown,
+          req: Req,
+          res: ServerResponse,
+          data: unknown,
+        ) {
           this.logAccess(req, res);
           return data;
         },
-        onError(this: any, req: Req, res: ServerResponse, err: any) {
+        onError(this: Self, req: Req, res: ServerResponse, err: unknown) {
           sendEnvelope(req, res, err);
           this.logAccess(req, res);
         },
       },
     ],
-  } as any,
+  },
 
-  created(this: any) {
+  created(this: Self) {
     // Production refuses to start with a missing or weak JWT_SECRET / AURA_MASTER_KEY.
     if (env.production) loadSecrets();
     this.routeByAlias = new Map<string, RouteSpec>(ROUTES.map((r) => [aliasKey(r), r]));
     this.proxyHops = Number(this.settings.trustProxyHops ?? 0);
     const limits: GatewayRateLimits = { ...gateway.rateLimits, ...(this.settings.rateLimits ?? {}) };
-    this.limiters = createLimiterFactory(this.settings.redisUrl, {
-      prefix: this.settings.limiterPrefix,
-    }) as LimiterFactory;
+    this.limiters = createLimiterFactory(this.settings.redisUrl, { prefix: this.settings.limiterPrefix });
     // moleculer-web built its routes before this hook; attach the per-ip limit to /api/v1 with a
     // store from the shared factory (its default key trusts X-Forwarded-For, ours does not).
-    const apiRoute = (this.routes as any[]).find((r) => r.name === "api-v1");
+    const apiRoute = this.routes.find((r) => r.name === "api-v1");
     if (apiRoute && limits.ipPerMinute > 0) {
       const Store = storeFactoryFor(this.limiters, "ip");
       apiRoute.rateLimit = {
@@ -199,28 +336,28 @@ const ApiService: ServiceSchema = {
         : undefined;
     this.sessionStates = new SessionStateCache(
       (userId: string, sid: string) =>
-        this.broker.call(
+        this.broker.call<SessionStateWire, { userId: number; sid: string }>(
           "auth.session",
           { userId: Number(userId), sid },
           { caller: this.fullName },
-        ) as Promise<SessionStateWire>,
+        ),
       Number(this.settings.sessionStateTtlMs),
     );
     this.readinessCache = new ReadinessCache(() => readiness(this.broker));
   },
 
-  async started(this: any) {
+  async started(this: Self) {
     await this.awaitLimiterStore();
   },
 
-  async stopped(this: any) {
+  async stopped(this: Self) {
     await this.limiters?.close();
   },
 
   events: {
     "auth.session.changed": {
       params: { userId: { type: "number", integer: true, positive: true } },
-      handler(this: any, ctx: any) {
+      handler(this: Self, ctx: Context<{ userId: number }>) {
         this.sessionStates.invalidate(String(ctx.params.userId));
       },
     },
@@ -230,7 +367,7 @@ const ApiService: ServiceSchema = {
     info: {
       rest: undefined,
       visibility: "published",
-      handler(this: any) {
+      handler(this: Self) {
         return { name: "AURA", apiVersion: "v1", nodeId: this.broker.nodeID };
       },
     },
@@ -246,7 +383,7 @@ const ApiService: ServiceSchema = {
     },
 
     /** The socket peer; X-Forwarded-For is trusted only from the configured proxy hops. */
-    clientIp(this: any, req: Req): string {
+    clientIp(this: Self, req: Req): string {
       return clientIp(req, this.proxyHops ?? 0);
     },
 
@@ -255,12 +392,12 @@ const ApiService: ServiceSchema = {
      * path params, the query string (raw keys too: the parser drops `__proto__[x]` silently) or
      * the JSON body. Runs for every /api/v1 route, so services need not each defend against these.
      */
-    refuseHostileInput(this: any, req: Req & { body?: unknown; query?: unknown }, alias: any) {
+    refuseHostileInput(this: Self, req: Req, alias: MatchedAlias | undefined) {
       const pathParams: Record<string, unknown> = {};
-      const params = (req as any).$params ?? {};
+      const params = req.$params ?? {};
       for (const k of Array.isArray(alias?.keys) ? alias.keys : [])
         if (Object.prototype.hasOwnProperty.call(params, k.name)) pathParams[k.name] = params[k.name];
-      const url = (req as any).originalUrl ?? req.url ?? "";
+      const url = req.originalUrl ?? req.url ?? "";
       const q = url.indexOf("?");
       const problem: InputProblem | undefined =
         findInputProblem(pathParams, "path") ??
@@ -279,7 +416,7 @@ const ApiService: ServiceSchema = {
      * Anyone else gets the overall status only; a bad token is not an error here, probes must
      * never fail because of a header.
      */
-    async mayReadHealthDetails(this: any, req: Req): Promise<boolean> {
+    async mayReadHealthDetails(this: Self, req: Req): Promise<boolean> {
       if (isLoopbackAddress(this.clientIp(req))) return true;
       const header = req.headers.authorization;
       if (!header) return false;
@@ -291,7 +428,7 @@ const ApiService: ServiceSchema = {
     },
 
     /** The allowlist entry of the alias this request matched. */
-    routeSpec(this: any, req: Req): RouteSpec | undefined {
+    routeSpec(this: Self, req: Req): RouteSpec | undefined {
       const alias = req.$alias;
       if (!alias) return undefined;
       return this.routeByAlias.get(
@@ -300,18 +437,17 @@ const ApiService: ServiceSchema = {
     },
 
     /** Until Redis answers, limits are counted per process (the insurance limiter): wait a little for it. */
-    async awaitLimiterStore(this: any) {
+    async awaitLimiterStore(this: Self) {
       if (!(await this.limiters.ready(5000)))
         this.logger.warn("rate-limit store (Redis) not reachable yet; limits are per process until it is");
     },
 
-    jwtSecret(this: any): Buffer {
-      if (!this._jwtSecret)
-        this._jwtSecret = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) }).jwtSecret;
-      return this._jwtSecret;
+    jwtSecret(this: Self): Buffer {
+      this.cachedJwtSecret ??= loadSecrets(undefined, { warn: (m) => this.logger.warn(m) }).jwtSecret;
+      return this.cachedJwtSecret;
     },
 
-    logAccess(this: any, req: Req, res: ServerResponse) {
+    logAccess(this: Self, req: Req, res: ServerResponse) {
       const started = req.$startTime;
       const ms = started
         ? Number(process.hrtime.bigint() - (BigInt(started[0]) * 1_000_000_000n + BigInt(started[1]))) / 1e6
@@ -330,7 +466,7 @@ const ApiService: ServiceSchema = {
     },
 
     // Gateway authentication: resolved into ctx.meta.user from a verified access token only.
-    async authenticate(this: any, _ctx: any, _route: any, req: Req) {
+    async authenticate(this: Self, _ctx: AuraContext<unknown>, _route: unknown, req: Req) {
       const spec = this.routeSpec(req);
       if (!spec || spec.auth === "public") return null;
       const header = req.headers.authorization;
@@ -343,16 +479,19 @@ const ApiService: ServiceSchema = {
      * active and whose session (`sid`) is an unrevoked session of that same user. The role is the
      * account's current one, not the one frozen into the token.
      */
-    async userFromToken(this: any, req: Req, header: string | string[]) {
+    async userFromToken(this: Self, req: Req, header: string | string[]): Promise<GatewayUser> {
       const token = bearerToken(header);
       let claims;
       try {
         if (!token) throw new Error("not a bearer token");
         claims = verifyAccessToken(this.jwtSecret(), token);
         if (!Number.isSafeInteger(Number(claims.sub))) throw new Error("subject out of range");
-      } catch (e: any) {
+      } catch (e) {
         this.logger.debug(
-          { requestId: req.$requestId, reason: e?.reason ?? "malformed" },
+          {
+            requestId: req.$requestId,
+            reason: (e as { reason?: string } | undefined)?.reason ?? "malformed",
+          },
           "access token refused",
         );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
@@ -372,7 +511,7 @@ const ApiService: ServiceSchema = {
       return { id: Number(claims.sub), email: state.email, role: state.role, sid: claims.sid };
     },
 
-    async authorize(this: any, ctx: any, _route: any, req: Req) {
+    async authorize(this: Self, ctx: AuraContext<unknown>, _route: unknown, req: Req) {
       const spec = this.routeSpec(req);
       if (!spec) throw new ApiGateway.Errors.NotFoundError("NOT_FOUND", null);
       if (spec.auth === "public") return;

@@ -2,10 +2,9 @@
 // rotating refresh tokens with reuse detection, logout, password change, and the admin actions
 // on users. Every security-relevant outcome is written to audit_log. The gateway asks
 // `auth.session` what it needs to accept a token and caches the answer briefly.
-import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { Errors, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import { authConfig, readEnv } from "../src/adapters/config";
-import { audit, type AuditEntry } from "../src/adapters/auth/audit";
 import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleConfig } from "../src/adapters/auth/login-throttle";
 import { createLimiterFactory, type LimiterFactory } from "../src/adapters/auth/rate-limit";
 import {
@@ -16,12 +15,13 @@ import {
 } from "../src/adapters/auth/device-tokens";
 import { looksLikeRefreshToken, signAccessToken } from "../src/adapters/auth/tokens";
 import {
-  countActiveAdmins,
+  changeUserAccess,
   createUser,
   EmailTakenError,
   findUserByEmail,
   findUserById,
   isLiveSession,
+  LastAdminError,
   listUsers,
   normaliseEmail,
   publicUser,
@@ -30,9 +30,10 @@ import {
   revokeFamily,
   rotateRefreshToken,
   setPasswordHash,
-  setUserRole,
-  setUserStatus,
   startSession,
+  type AccessChange,
+  type IssuedRefresh,
+  type PublicUser,
   type Role,
   type SessionPolicy,
   type UserRow,
@@ -46,7 +47,6 @@ import {
   verifyPassword,
   type HashParams,
 } from "../src/adapters/crypto/password";
-import { getDatabase } from "../src/adapters/storage/database";
 import { idParam } from "../src/gateway/params";
 import { rateLimited } from "../src/gateway/rate-limit";
 import { loadSecrets } from "../src/runtime/secrets";
@@ -57,7 +57,9 @@ import {
   NotFoundError,
   requireUser,
   UnauthorizedError,
+  type AuraContext,
 } from "../mixins/auth-guard.mixin";
+import { DatabaseMixin, type DatabaseMethods } from "../mixins/database.mixin";
 
 const env = readEnv();
 const authCfg = authConfig();
@@ -76,6 +78,35 @@ interface AuthSettings {
   deviceTokenTtlSec: number;
 }
 
+interface AuthVars {
+  jwtSecret: Buffer;
+  deviceKey: Buffer;
+  limiters: LimiterFactory;
+  throttle: LoginThrottle;
+  /** what unknown-email logins verify against */
+  dummyHash: string;
+}
+
+interface TokenResponse {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  tokenType: "Bearer";
+  user: PublicUser;
+}
+
+interface AuthMethods extends DatabaseMethods {
+  sessionChanged(ctx: AuraContext<unknown>, userId: string | number): Promise<void>;
+  issueTokens(
+    ctx: AuraContext<unknown>,
+    user: UserRow,
+    session?: IssuedRefresh,
+  ): Promise<{ body: TokenResponse; sessionId: string }>;
+  changeAccess(ctx: AuraContext<unknown>, id: number, change: AccessChange): Promise<{ user: AdminView }>;
+}
+
+type Self = Service<AuthSettings> & AuthVars & AuthMethods;
+
 const INVALID_CREDENTIALS = "Invalid email or password.";
 const INVALID_REFRESH = "Invalid or expired refresh token.";
 
@@ -90,7 +121,16 @@ function policyError(field: string, message: string): Error {
   ]);
 }
 
-const adminView = (u: UserRow) => ({
+interface AdminView {
+  id: number;
+  email: string;
+  role: Role;
+  status: UserRow["status"];
+  createdAt: Date;
+  lastLoginAt: Date | null;
+}
+
+const adminView = (u: UserRow): AdminView => ({
   id: Number(u.id),
   email: u.email,
   role: u.role,
@@ -99,9 +139,9 @@ const adminView = (u: UserRow) => ({
   lastLoginAt: u.last_login_at,
 });
 
-const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
+const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars, Self> = {
   name: "auth",
-  mixins: [AuthGuardMixin],
+  mixins: [AuthGuardMixin, DatabaseMixin],
 
   settings: {
     passwordHash: { ...OWASP_ARGON2ID },
@@ -114,27 +154,25 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     deviceTokenTtlSec: DEVICE_TOKEN_TTL_SEC,
   },
 
-  created() {
+  created(this: Self) {
     const secrets = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) });
     this.jwtSecret = secrets.jwtSecret;
     this.deviceKey = deviceTokenKey(secrets.jwtSecret);
     if (env.production && !isOwaspOrStronger(this.settings.passwordHash)) {
       throw new Error("refusing to start in production with password hashing below OWASP's argon2id minimum");
     }
-    this.limiters = createLimiterFactory(this.settings.redisUrl, {
-      prefix: this.settings.limiterPrefix,
-    }) as LimiterFactory;
+    this.limiters = createLimiterFactory(this.settings.redisUrl, { prefix: this.settings.limiterPrefix });
     this.throttle = new LoginThrottle(this.limiters, this.settings.throttle);
   },
 
-  async started() {
+  async started(this: Self) {
     // unknown-email logins verify against this, so they cost what a wrong password costs
     this.dummyHash = await dummyHash(this.settings.passwordHash);
     if (!(await this.limiters.ready(5000)))
       this.logger.warn("lockout store (Redis) not reachable yet; lockouts are per process until it is");
   },
 
-  async stopped() {
+  async stopped(this: Self) {
     await this.limiters?.close();
   },
 
@@ -142,7 +180,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     register: guarded({
       auth: "public",
       params: { ...STRICT, email: { type: "email", normalize: true, max: 254 }, password: PASSWORD },
-      async handler(ctx: Context<{ email: string; password: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ email: string; password: string }>) {
         const { email, password } = ctx.params;
         const problem = passwordPolicyProblem(password, email);
         if (problem) throw policyError("password", problem);
@@ -183,9 +221,9 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
         // from an earlier successful login of this client; an invalid one is ignored, not refused
         deviceToken: { type: "string", max: 200, optional: true },
       },
-      async handler(ctx: Context<{ email: string; password: string; deviceToken?: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ email: string; password: string; deviceToken?: string }>) {
         const email = normaliseEmail(ctx.params.email);
-        const ip: string | undefined = ctx.meta.ip;
+        const ip = ctx.meta.ip;
         // a client that logged in to this account before is held by its own lock, not the account's
         const device = verifyDeviceToken(this.deviceKey, ctx.params.deviceToken, email);
         const deviceKey = device ? `device:${device.deviceId}` : undefined;
@@ -244,14 +282,14 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
           deviceId: device?.deviceId,
           ttlSec: this.settings.deviceTokenTtlSec,
         });
-        return { ...this.tokenResponse(tokens, user), deviceToken: deviceToken.token };
+        return { ...tokens.body, deviceToken: deviceToken.token };
       },
     }),
 
     refresh: guarded({
       auth: "public",
       params: { ...STRICT, refreshToken: { type: "string", min: 1, max: 200 } },
-      async handler(ctx: Context<{ refreshToken: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ refreshToken: string }>) {
         if (!looksLikeRefreshToken(ctx.params.refreshToken)) throw new UnauthorizedError(INVALID_REFRESH);
         const sequelize = await this.sql();
         const r = await rotateRefreshToken(sequelize, ctx.params.refreshToken, this.settings.session, {
@@ -272,27 +310,14 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
         }
         if (r.kind === "invalid") throw new UnauthorizedError(INVALID_REFRESH);
         const user = (await findUserById(sequelize, r.userId))!;
-        const access = signAccessToken(
-          this.jwtSecret,
-          { userId: user.id, role: user.role, sid: r.issued.familyId },
-          this.settings.accessTtlSec,
-        );
-        return this.tokenResponse(
-          {
-            accessToken: access.token,
-            expiresIn: access.expiresIn,
-            refreshToken: r.issued.token,
-            sessionId: r.issued.familyId,
-          },
-          user,
-        );
+        return (await this.issueTokens(ctx, user, r.issued)).body;
       },
     }),
 
     logout: guarded({
       auth: "user",
       params: { ...STRICT },
-      async handler(ctx: Context<Record<string, never>, any>) {
+      async handler(this: Self, ctx: AuraContext) {
         const me = requireUser(ctx);
         if (me.sid) await revokeFamily(await this.sql(), me.sid, "logout");
         await this.sessionChanged(ctx, me.id);
@@ -310,7 +335,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     me: guarded({
       auth: "user",
       params: { ...STRICT },
-      handler(ctx: Context<Record<string, never>, any>) {
+      handler(this: Self, ctx: AuraContext) {
         const me = requireUser(ctx);
         return { user: { id: me.id, email: me.email, role: me.role } };
       },
@@ -319,7 +344,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     changePassword: guarded({
       auth: "user",
       params: { ...STRICT, currentPassword: PASSWORD, newPassword: PASSWORD },
-      async handler(ctx: Context<{ currentPassword: string; newPassword: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ currentPassword: string; newPassword: string }>) {
         const me = requireUser(ctx);
         const sequelize = await this.sql();
         const user = await findUserById(sequelize, me.id);
@@ -359,7 +384,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
           userId: user.id,
           details: { sessionsRevoked: revoked.length },
         });
-        return this.tokenResponse(tokens, user);
+        return tokens.body;
       },
     }),
 
@@ -370,7 +395,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
         limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
         afterId: idParam("afterId", { optional: true }),
       },
-      async handler(ctx: Context<{ limit?: number | null; afterId?: number | null }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ limit?: number | null; afterId?: number | null }>) {
         const limit = ctx.params.limit ?? 50;
         const rows = await listUsers(await this.sql(), { limit, afterId: ctx.params.afterId ?? undefined });
         return {
@@ -383,52 +408,24 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
     disableUser: guarded({
       auth: "admin",
       params: { ...STRICT, id: USER_ID },
-      async handler(ctx: Context<{ id: number }, any>) {
-        return this.changeStatus(ctx, ctx.params.id, "disabled");
+      async handler(this: Self, ctx: AuraContext<{ id: number }>) {
+        return this.changeAccess(ctx, ctx.params.id, { status: "disabled" });
       },
     }),
 
     enableUser: guarded({
       auth: "admin",
       params: { ...STRICT, id: USER_ID },
-      async handler(ctx: Context<{ id: number }, any>) {
-        return this.changeStatus(ctx, ctx.params.id, "active");
+      async handler(this: Self, ctx: AuraContext<{ id: number }>) {
+        return this.changeAccess(ctx, ctx.params.id, { status: "active" });
       },
     }),
 
     setRole: guarded({
       auth: "admin",
       params: { ...STRICT, id: USER_ID, role: { type: "enum", values: ["user", "admin"] } },
-      async handler(ctx: Context<{ id: number; role: Role }, any>) {
-        const sequelize = await this.sql();
-        const result = await sequelize.transaction(async (t: Transaction) => {
-          await sequelize.query(`SELECT pg_advisory_xact_lock(7306123)`, { transaction: t });
-          const before = await findUserById(sequelize, ctx.params.id, t);
-          if (!before) throw new NotFoundError("User not found.");
-          if (
-            before.role === "admin" &&
-            ctx.params.role !== "admin" &&
-            before.status === "active" &&
-            (await countActiveAdmins(sequelize, t)) <= 1
-          ) {
-            throw new Errors.MoleculerClientError(
-              "The last active administrator cannot be demoted.",
-              409,
-              "LAST_ADMIN",
-            );
-          }
-          const after = (await setUserRole(sequelize, ctx.params.id, ctx.params.role, t))!;
-          return { before, after };
-        });
-        await this.sessionChanged(ctx, ctx.params.id);
-        await this.audit(ctx, {
-          action: "admin.role_change",
-          userId: ctx.params.id,
-          targetType: "user",
-          targetId: ctx.params.id,
-          details: { from: result.before.role, to: result.after.role },
-        });
-        return { user: adminView(result.after) };
+      async handler(this: Self, ctx: AuraContext<{ id: number; role: Role }>) {
+        return this.changeAccess(ctx, ctx.params.id, { role: ctx.params.role });
       },
     }),
 
@@ -441,7 +438,7 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
       callers: ["api"],
       visibility: "public",
       params: { ...STRICT, userId: idParam("userId"), sid: { type: "uuid" } },
-      async handler(ctx: Context<{ userId: number; sid: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ userId: number; sid: string }>) {
         const { userId, sid } = ctx.params;
         const sequelize = await this.sql();
         const user = await findUserById(sequelize, userId);
@@ -460,85 +457,63 @@ const AuthService: ServiceSchema<AuthSettings & Record<string, any>> = {
   },
 
   methods: {
-    async sql() {
-      return (await getDatabase()).sequelize;
-    },
-
-    async audit(ctx: Context<any, any>, entry: AuditEntry) {
-      try {
-        await audit(await this.sql(), ctx as any, entry);
-      } catch (e: any) {
-        // an audit failure must be visible to operators, but not turn a login into a 500
-        this.logger.error({ action: entry.action, err: e?.message }, "audit_log write failed");
-      }
-    },
-
     /** Tells every gateway to drop its cached view of this user (logout, disable, role change, …). */
-    async sessionChanged(ctx: Context<any, any>, userId: string | number) {
+    async sessionChanged(this: Self, ctx: AuraContext<unknown>, userId: string | number) {
       await ctx.broadcast("auth.session.changed", { userId: Number(userId) });
     },
 
-    async issueTokens(ctx: Context<any, any>, user: UserRow) {
-      const session = await startSession(await this.sql(), user.id, this.settings.session, {
-        ip: ctx.meta.ip,
-        userAgent: ctx.meta.userAgent,
-      });
+    /**
+     * The token response for a session: a fresh access token bound to it and the session's refresh
+     * token. Without `session` (login, password change) a new session is started first.
+     */
+    async issueTokens(this: Self, ctx: AuraContext<unknown>, user: UserRow, session?: IssuedRefresh) {
+      const s =
+        session ??
+        (await startSession(await this.sql(), user.id, this.settings.session, {
+          ip: ctx.meta.ip,
+          userAgent: ctx.meta.userAgent,
+        }));
       const access = signAccessToken(
         this.jwtSecret,
-        { userId: user.id, role: user.role, sid: session.familyId },
+        { userId: user.id, role: user.role, sid: s.familyId },
         this.settings.accessTtlSec,
       );
-      return {
+      const body: TokenResponse = {
         accessToken: access.token,
+        refreshToken: s.token,
         expiresIn: access.expiresIn,
-        refreshToken: session.token,
-        sessionId: session.familyId,
-      };
-    },
-
-    tokenResponse(t: { accessToken: string; expiresIn: number; refreshToken: string }, user: UserRow) {
-      return {
-        accessToken: t.accessToken,
-        refreshToken: t.refreshToken,
-        expiresIn: t.expiresIn,
         tokenType: "Bearer",
         user: publicUser(user),
       };
+      return { body, sessionId: s.familyId };
     },
 
-    async changeStatus(ctx: Context<{ id: number }, any>, id: number, status: "active" | "disabled") {
+    /** An admin's change of a user's role or status; the last-admin rule is changeUserAccess's. */
+    async changeAccess(this: Self, ctx: AuraContext<unknown>, id: number, change: AccessChange) {
       const me = requireUser(ctx);
-      if (id === me.id && status === "disabled")
+      if ("status" in change && change.status === "disabled" && id === me.id)
         throw new ForbiddenError("Administrators cannot disable their own account.");
-      const sequelize = await this.sql();
-      const after = await sequelize.transaction(async (t: Transaction) => {
-        await sequelize.query(`SELECT pg_advisory_xact_lock(7306123)`, { transaction: t });
-        const before = await findUserById(sequelize, id, t);
-        if (!before) throw new NotFoundError("User not found.");
-        if (
-          status === "disabled" &&
-          before.role === "admin" &&
-          before.status === "active" &&
-          (await countActiveAdmins(sequelize, t)) <= 1
-        ) {
-          throw new Errors.MoleculerClientError(
-            "The last active administrator cannot be disabled.",
-            409,
-            "LAST_ADMIN",
-          );
-        }
-        const row = (await setUserStatus(sequelize, id, status, t))!;
-        if (status === "disabled") await revokeAllSessions(sequelize, id, "user_disabled", t);
-        return row;
-      });
+      let result: Awaited<ReturnType<typeof changeUserAccess>>;
+      try {
+        result = await changeUserAccess(await this.sql(), id, change);
+      } catch (e) {
+        if (e instanceof LastAdminError) throw new Errors.MoleculerClientError(e.message, 409, "LAST_ADMIN");
+        throw e;
+      }
+      if (!result) throw new NotFoundError("User not found.");
       await this.sessionChanged(ctx, id);
-      await this.audit(ctx, {
-        action: status === "disabled" ? "admin.user_disable" : "admin.user_enable",
-        userId: id,
-        targetType: "user",
-        targetId: id,
-      });
-      return { user: adminView(after) };
+      const target = { userId: id, targetType: "user", targetId: id };
+      await this.audit(
+        ctx,
+        "role" in change
+          ? {
+              action: "admin.role_change",
+              ...target,
+              details: { from: result.before.role, to: result.after.role },
+            }
+          : { action: change.status === "disabled" ? "admin.user_disable" : "admin.user_enable", ...target },
+      );
+      return { user: adminView(result.after) };
     },
   },
 };

@@ -1,8 +1,10 @@
 // The built-in Binance-compatible exchange: in the default single-process run (EXCHANGE unset)
 // this is the venue every other service trades on. It replays the bundled history on
 // 127.0.0.1:SIM_PORT; other services find its URLs through `exchange-sim.info`.
-import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { AuthGuardMixin, guarded } from "../mixins/auth-guard.mixin";
 import { simConfig } from "../src/adapters/config";
+import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { createSimulator, type Simulator } from "../src/sim";
 import { PERMISSION_NAMES } from "../src/sim/venue/accounts";
 
@@ -40,20 +42,30 @@ interface CreateAccountParams {
   commission?: { maker?: string; taker?: string };
 }
 
-function sim(svc: Record<string, unknown>): Simulator {
-  const s = svc.sim as Simulator | undefined;
+interface ExchangeSimVars {
+  sim?: Simulator;
+}
+
+type Self = Service<ExchangeSimSettings> & ExchangeSimVars;
+
+function sim(svc: ExchangeSimVars): Simulator {
+  const s = svc.sim;
   if (!s) throw new Errors.MoleculerError("The exchange simulator is not running.", 503, "SIM_NOT_RUNNING");
   return s;
 }
 
-const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
+const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSimVars, Self> = {
   name: "exchange-sim",
+  mixins: [AuthGuardMixin],
   settings: readSimEnv(),
   actions: {
-    info: {
+    /** The simulator's URLs and clock: for the services that connect to it, and operators. */
+    info: guarded({
+      auth: "internal",
+      callers: ["keys", "market-data", REPL_CALLER],
       visibility: "public",
       params: {},
-      handler(): Record<string, unknown> {
+      handler(this: Self): Record<string, unknown> {
         const s = sim(this);
         return {
           baseUrl: s.baseUrl,
@@ -66,8 +78,11 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
           clock: s.clock.state(),
         };
       },
-    },
-    createAccount: {
+    }),
+    /** A simulator account with the given balances and permissions, and its API key (operators). */
+    createAccount: guarded({
+      auth: "internal",
+      callers: [REPL_CALLER],
       visibility: "public",
       params: {
         $$strict: true,
@@ -85,7 +100,10 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
           props: { maker: { ...DECIMAL, optional: true }, taker: { ...DECIMAL, optional: true } },
         },
       },
-      handler(ctx: Context<CreateAccountParams>): { accountId: number; apiKey: string; secretKey: string } {
+      handler(
+        this: Self,
+        ctx: Context<CreateAccountParams>,
+      ): { accountId: number; apiKey: string; secretKey: string } {
         try {
           return sim(this).createAccount(ctx.params);
         } catch (e) {
@@ -93,9 +111,9 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
           throw e;
         }
       },
-    },
+    }),
   },
-  async started() {
+  async started(this: Self) {
     const { port, host, speed, from, step } = this.settings;
     const s = await createSimulator({ speed, from, step });
     try {
@@ -116,8 +134,8 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings> = {
       `Binance-compatible simulator on ${s.baseUrl} (streams ${s.wsUrl}, WS API ${s.wsApiUrl}); replay from ${st.iso}, ${st.mode === "step" ? "step mode" : `${st.speed}x`}`,
     );
   },
-  async stopped() {
-    const s = this.sim as Simulator | undefined;
+  async stopped(this: Self) {
+    const s = this.sim;
     this.sim = undefined;
     if (s) await s.close();
   },

@@ -2,7 +2,7 @@
 // trading on, withdrawals and transfers off), sealed with AES-256-GCM, listed only masked, and
 // opened only for the services that trade (`keys.decrypt`, never routed over HTTP). Valid keys
 // are re-checked periodically; one that gained a dangerous permission is switched to invalid.
-import type { Context, ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import {
   deleteOwnedApiKey,
@@ -18,7 +18,6 @@ import {
   type ApiKeyRow,
   type ExchangeId,
 } from "../src/adapters/auth/api-keys";
-import { audit, type AuditEntry } from "../src/adapters/auth/audit";
 import { exchangeConfig, keysConfig } from "../src/adapters/config";
 import { KeyRing } from "../src/adapters/crypto/aead";
 import {
@@ -28,10 +27,16 @@ import {
   type KeyCheck,
   type ValidationOptions,
 } from "../src/adapters/exchange/key-validation";
-import { getDatabase } from "../src/adapters/storage/database";
 import { idParam } from "../src/gateway/params";
 import { loadSecrets } from "../src/runtime/secrets";
-import { AuthGuardMixin, assertOwned, guarded, requireUser } from "../mixins/auth-guard.mixin";
+import {
+  AuthGuardMixin,
+  assertOwned,
+  guarded,
+  requireUser,
+  type AuraContext,
+} from "../mixins/auth-guard.mixin";
+import { DatabaseMixin, type DatabaseMethods } from "../mixins/database.mixin";
 
 interface KeysSettings {
   validation: ValidationOptions;
@@ -39,6 +44,25 @@ interface KeysSettings {
   recheckIntervalMs: number;
   /** SIM_URL when set; otherwise "sim" keys are checked against the cluster's simulator */
   simUrl: string | undefined;
+}
+
+interface KeysVars {
+  ring: KeyRing;
+  recheckTimer?: NodeJS.Timeout;
+}
+
+interface KeysMethods extends DatabaseMethods {
+  validationOptions(exchange: ExchangeId): Promise<ValidationOptions>;
+  labelTaken(): Errors.MoleculerClientError;
+  revalidate(row: ApiKeyRow): Promise<ApiKeyRow>;
+  recheckDue(olderThanSec?: number): Promise<number>;
+}
+
+type Self = Service<KeysSettings> & KeysVars & KeysMethods;
+
+/** The pg client under a Sequelize connection (postgres dialect); its typings say only `object`. */
+interface PgConnection {
+  query(sql: string): Promise<{ rows?: { ok?: boolean }[] }>;
 }
 
 const config = keysConfig();
@@ -53,9 +77,8 @@ const LABEL = { type: "string", trim: true, min: 1, max: 64, pattern: /^[^\u0000
 const RECHECK_LOCK = 7_306_124;
 
 function publicView(row: ApiKeyRow) {
-  const warnings: string[] = Array.isArray((row.permissions as any)?.warnings)
-    ? (row.permissions as any).warnings
-    : [];
+  const stored = row.permissions?.warnings;
+  const warnings: string[] = Array.isArray(stored) ? stored : [];
   return {
     id: Number(row.id),
     label: row.label,
@@ -87,9 +110,9 @@ function statusFrom(check: KeyCheck) {
       };
 }
 
-const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
+const KeysService: ServiceSchema<KeysSettings, KeysMethods, KeysVars, Self> = {
   name: "keys",
-  mixins: [AuthGuardMixin],
+  mixins: [AuthGuardMixin, DatabaseMixin],
 
   settings: {
     validation: { timeoutMs: 6000 },
@@ -97,21 +120,23 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     simUrl: exchangeConfig().simUrl,
   },
 
-  created() {
+  created(this: Self) {
     const secrets = loadSecrets(undefined, { warn: (m) => this.logger.warn(m) });
     this.ring = new KeyRing(secrets.masterKey, secrets.oldMasterKeys);
   },
 
-  started() {
+  started(this: Self) {
     if (this.settings.recheckIntervalMs > 0) {
       this.recheckTimer = setInterval(() => {
-        this.recheckDue().catch((e: any) => this.logger.error({ err: e?.message }, "key re-check failed"));
+        this.recheckDue().catch((e: unknown) =>
+          this.logger.error({ err: (e as Error | undefined)?.message }, "key re-check failed"),
+        );
       }, this.settings.recheckIntervalMs);
       this.recheckTimer.unref();
     }
   },
 
-  stopped() {
+  stopped(this: Self) {
     if (this.recheckTimer) clearInterval(this.recheckTimer);
   },
 
@@ -126,7 +151,8 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
         apiSecret: { type: "string", min: 16, max: 4096 },
       },
       async handler(
-        ctx: Context<{ label: string; exchange: ExchangeId; apiKey: string; apiSecret: string }, any>,
+        this: Self,
+        ctx: AuraContext<{ label: string; exchange: ExchangeId; apiKey: string; apiSecret: string }>,
       ) {
         const me = requireUser(ctx);
         const sequelize = await this.sql();
@@ -170,7 +196,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     list: guarded({
       auth: "user",
       params: { ...STRICT },
-      async handler(ctx: Context<Record<string, never>, any>) {
+      async handler(this: Self, ctx: AuraContext) {
         const rows = await listApiKeys(await this.sql(), requireUser(ctx).id);
         return { keys: rows.map(publicView) };
       },
@@ -179,7 +205,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     get: guarded({
       auth: "user",
       params: { ...STRICT, id: KEY_ID },
-      async handler(ctx: Context<{ id: number }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ id: number }>) {
         const row = assertOwned(
           ctx,
           await getOwnedApiKey(await this.sql(), requireUser(ctx).id, ctx.params.id),
@@ -192,7 +218,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     update: guarded({
       auth: "user",
       params: { ...STRICT, id: KEY_ID, label: LABEL },
-      async handler(ctx: Context<{ id: number; label: string }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ id: number; label: string }>) {
         const me = requireUser(ctx);
         let row: ApiKeyRow | undefined;
         try {
@@ -216,7 +242,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     remove: guarded({
       auth: "user",
       params: { ...STRICT, id: KEY_ID },
-      async handler(ctx: Context<{ id: number }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ id: number }>) {
         const me = requireUser(ctx);
         const row = assertOwned(
           ctx,
@@ -239,7 +265,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     validate: guarded({
       auth: "user",
       params: { ...STRICT, id: KEY_ID },
-      async handler(ctx: Context<{ id: number }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ id: number }>) {
         const me = requireUser(ctx);
         const sequelize = await this.sql();
         const row = assertOwned(
@@ -269,7 +295,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
       callers: DECRYPT_CALLERS,
       visibility: "public",
       params: { ...STRICT, keyId: idParam("keyId") },
-      async handler(ctx: Context<{ keyId: number }, any>) {
+      async handler(this: Self, ctx: AuraContext<{ keyId: number }>) {
         const me = requireUser(ctx);
         const row = assertOwned(
           ctx,
@@ -287,8 +313,11 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
         let plain: { apiKey: string; apiSecret: string };
         try {
           plain = openApiKeyRow(this.ring, row);
-        } catch (e: any) {
-          this.logger.error({ keyId: row.id, err: e?.message }, "stored API key could not be opened");
+        } catch (e) {
+          this.logger.error(
+            { keyId: row.id, err: (e as Error | undefined)?.message },
+            "stored API key could not be opened",
+          );
           throw new Errors.MoleculerError(
             "The stored API key could not be decrypted.",
             500,
@@ -306,20 +335,23 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
   },
 
   methods: {
-    async sql() {
-      return (await getDatabase()).sequelize;
-    },
-
     /**
      * Validation options; for "sim" keys without SIM_URL, the address of the simulator running in
      * this cluster (the exchange-sim service may listen on any port).
      */
-    async validationOptions(exchange: ExchangeId): Promise<ValidationOptions> {
+    async validationOptions(this: Self, exchange: ExchangeId): Promise<ValidationOptions> {
       const v: ValidationOptions = this.settings.validation;
       if (exchange !== "sim" || v.simUrl || this.settings.simUrl) return v;
-      if (!(this.broker.registry as any).hasService("exchange-sim")) return v;
+      // the typings make nodeID required; without one the registry answers for any node
+      const registry = this.broker.registry as unknown as { hasService(fullName: string): boolean };
+      if (!registry.hasService("exchange-sim")) return v;
       try {
-        const info: any = await this.broker.call("exchange-sim.info", {}, { timeout: 2000 });
+        // exchange-sim.info answers internal callers that name themselves
+        const info = await this.broker.call<{ baseUrl?: unknown } | undefined, Record<string, never>>(
+          "exchange-sim.info",
+          {},
+          { timeout: 2000, caller: this.fullName },
+        );
         if (typeof info?.baseUrl === "string") return { ...v, simUrl: info.baseUrl };
       } catch {
         // no simulator in the cluster: the default address applies (and fails closed if nothing answers)
@@ -327,7 +359,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
       return v;
     },
 
-    labelTaken() {
+    labelTaken(): Errors.MoleculerClientError {
       return new Errors.MoleculerClientError(
         "You already have an API key with this label.",
         409,
@@ -335,22 +367,17 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
       );
     },
 
-    async audit(ctx: Context<any, any> | undefined, entry: AuditEntry) {
-      try {
-        await audit(await this.sql(), ctx as any, entry);
-      } catch (e: any) {
-        this.logger.error({ action: entry.action, err: e?.message }, "audit_log write failed");
-      }
-    },
-
     /** Checks a stored key against the exchange again and records the outcome. */
-    async revalidate(row: ApiKeyRow): Promise<ApiKeyRow> {
+    async revalidate(this: Self, row: ApiKeyRow): Promise<ApiKeyRow> {
       let plain: { apiKey: string; apiSecret: string } | undefined;
       try {
         plain = openApiKeyRow(this.ring, row);
-      } catch (e: any) {
+      } catch (e) {
         // a row that cannot be opened is unusable: fail closed
-        this.logger.error({ keyId: row.id, err: e?.message }, "stored API key could not be opened");
+        this.logger.error(
+          { keyId: row.id, err: (e as Error | undefined)?.message },
+          "stored API key could not be opened",
+        );
       }
       const check: KeyCheck = plain
         ? await validateExchangeKey(
@@ -380,9 +407,11 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
     },
 
     /** One pass of the periodic re-check; one process at a time does it (advisory lock). */
-    async recheckDue(olderThanSec?: number): Promise<number> {
+    async recheckDue(this: Self, olderThanSec?: number): Promise<number> {
       const sequelize = await this.sql();
-      const conn = await (sequelize.connectionManager as any).getConnection({ type: "write" });
+      // a session-level advisory lock belongs to one connection: lock and unlock go through this one
+      const raw = await sequelize.connectionManager.getConnection({ type: "write" });
+      const conn = raw as PgConnection;
       try {
         const res = await conn.query(`SELECT pg_try_advisory_lock(${RECHECK_LOCK}) AS ok`);
         if (!res.rows?.[0]?.ok) return 0;
@@ -408,7 +437,7 @@ const KeysService: ServiceSchema<KeysSettings & Record<string, any>> = {
           await conn.query(`SELECT pg_advisory_unlock(${RECHECK_LOCK})`).catch(() => {});
         }
       } finally {
-        (sequelize.connectionManager as any).releaseConnection(conn);
+        sequelize.connectionManager.releaseConnection(raw);
       }
     },
   },

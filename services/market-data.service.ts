@@ -2,12 +2,13 @@
 // gaps back-filled over REST first), reference-counted subscriptions, the candle store and cache,
 // and history reads. The logic lives in src/adapters/market and src/core/market; this file wires
 // it to the broker: params in, events out.
-import { Errors, type Context, type ServiceSchema } from "moleculer";
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { AuthGuardMixin, guarded } from "../mixins/auth-guard.mixin";
 import { backoffDelay, type BackoffOptions } from "../src/adapters/exchange/backoff";
 import { marketDataConfig } from "../src/adapters/config";
 import { endpointsFor, type ExchangeEndpoints, type ExchangeKind } from "../src/adapters/exchange/config";
 import { KlineStream } from "../src/adapters/exchange/kline-stream";
-import { MarketRest } from "../src/adapters/exchange/market-rest";
+import { MarketRest, type ExchangeSymbol } from "../src/adapters/exchange/market-rest";
 import { createCandleCache, type CandleCache } from "../src/adapters/market/candle-cache";
 import { MarketFeed } from "../src/adapters/market/feed";
 import { CandleHistory, GapBook } from "../src/adapters/market/history";
@@ -16,6 +17,7 @@ import { BatchedKlineWriter, KlineStore } from "../src/adapters/market/kline-sto
 import { toMoleculerError } from "../src/adapters/errors";
 import { getDatabase } from "../src/adapters/storage/database";
 import { epochOrIsoTimeParam } from "../src/gateway/params";
+import { REPL_CALLER } from "../src/runtime/repl-commands";
 import {
   MARKET_EVENTS,
   seriesKey,
@@ -98,10 +100,76 @@ function timeParam(name: string) {
   return epochOrIsoTimeParam(name, { optional: true });
 }
 
+/** subscriber id → node it runs on, so a node that leaves takes its subscriptions with it */
 type Sub = { subscribers: Map<string, string> };
 
-const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>> = {
+/** Who may hold subscriptions: the strategy actors (`strategy.<instanceId>`) and market-data's own nodes. */
+const SUBSCRIBERS = ["strategy.*", "market-data"];
+
+/** The bundled history load, as health() reports it. */
+type BundledState =
+  | { state: "disabled" | "pending" | "loading" }
+  | ({ state: "interrupted" | "done" } & BundledLoadResult)
+  | { state: "failed"; error: string };
+
+type Health = {
+  status: "up" | "degraded";
+  details: Record<string, unknown>;
+};
+
+interface MarketDataVars {
+  subs: Map<string, Sub>;
+  gaps: GapBook;
+  stopping: boolean;
+  bundled: BundledState;
+  bundledTask?: Promise<void>;
+  watchTask?: Promise<void>;
+  // set in started()
+  endpoints: ExchangeEndpoints;
+  rest: MarketRest;
+  stream: KlineStream;
+  store: KlineStore;
+  writer: BatchedKlineWriter;
+  cache: CandleCache;
+  feed: MarketFeed;
+  history: CandleHistory;
+}
+
+interface MarketDataMethods {
+  callExchange<T>(fn: () => Promise<T>): Promise<T>;
+  requireSymbol(symbol: string): Promise<ExchangeSymbol>;
+  addSubscriber(
+    symbol: string,
+    interval: string,
+    subscriber: string,
+    nodeID: string,
+  ): Promise<{ symbol: string; interval: string; subscribers: number; live: boolean }>;
+  removeSubscriber(
+    symbol: string,
+    interval: string,
+    subscriber: string,
+  ): { symbol: string; interval: string; subscribers: number };
+  removeKey(k: string, subscriber?: string): void;
+  onClosed(ev: CandleClosedEvent): void;
+  onGap(ev: DataGapEvent): void;
+  resolveEndpoints(): Promise<ExchangeEndpoints>;
+  keepWatching(symbol: string, interval: string): Promise<void>;
+  health(): Health;
+}
+
+type Self = Service<MarketDataSettings> & MarketDataVars & MarketDataMethods;
+
+type SeriesParams = { symbol: string; interval: string; subscriber: string };
+
+/** What market-data reads of `exchange-sim.info`. */
+type SimInfo = { baseUrl: string };
+
+/** An error as thrown by the broker or the exchange adapters (only these fields are read). */
+type CaughtError = { message: string; code?: unknown; type?: unknown };
+
+const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, MarketDataVars, Self> = {
   name: "market-data",
+  mixins: [AuthGuardMixin],
   settings: readMarketDataEnv(),
 
   actions: {
@@ -109,7 +177,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
      * Keeps a series streaming while at least one subscriber holds it. The same subscriber id
      * subscribing twice counts once, so a restarting strategy cannot inflate the count.
      */
-    subscribe: {
+    subscribe: guarded({
+      auth: "internal",
+      callers: SUBSCRIBERS,
       visibility: "public",
       strategy: "Shard",
       strategyOptions: { shardKey: "symbol" },
@@ -119,14 +189,16 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         interval: INTERVAL,
         subscriber: { type: "string", min: 1, max: 200 },
       },
-      async handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
+      async handler(this: Self, ctx: Context<SeriesParams>) {
         const { symbol, interval, subscriber } = ctx.params;
         await this.requireSymbol(symbol);
         return this.addSubscriber(symbol, interval, subscriber, ctx.nodeID ?? this.broker.nodeID);
       },
-    },
+    }),
 
-    unsubscribe: {
+    unsubscribe: guarded({
+      auth: "internal",
+      callers: SUBSCRIBERS,
       visibility: "public",
       strategy: "Shard",
       strategyOptions: { shardKey: "symbol" },
@@ -136,26 +208,32 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         interval: INTERVAL,
         subscriber: { type: "string", min: 1, max: 200 },
       },
-      handler(ctx: Context<{ symbol: string; interval: string; subscriber: string }>) {
+      handler(this: Self, ctx: Context<SeriesParams>) {
         const { symbol, interval, subscriber } = ctx.params;
         return this.removeSubscriber(symbol, interval, subscriber);
       },
-    },
+    }),
 
-    /** Active subscriptions with their subscribers and continuity state (operators). */
-    subscriptions: {
+    /**
+     * Active subscriptions with their subscribers and continuity state, for operators
+     * (`call market-data.subscriptions --$caller repl` in the REPL).
+     */
+    subscriptions: guarded({
+      auth: "internal",
+      callers: [REPL_CALLER],
       visibility: "public",
-      handler() {
+      handler(this: Self) {
         const health = this.feed?.seriesHealth() ?? {};
-        return [...(this.subs as Map<string, Sub>).entries()].map(([k, s]) => {
+        return [...this.subs.entries()].map(([k, s]) => {
           const [symbol, interval] = k.split(":");
           return { symbol, interval, subscribers: [...s.subscribers.keys()].sort(), ...(health[k] ?? {}) };
         });
       },
-    },
+    }),
 
     /** Closed candles of a series: from the cache, else the database, else the exchange. */
-    candles: {
+    candles: guarded({
+      auth: "user",
       visibility: "published",
       retryPolicy: { enabled: true },
       params: {
@@ -178,6 +256,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
         },
       },
       async handler(
+        this: Self,
         ctx: Context<{
           symbol: string;
           interval: string;
@@ -212,30 +291,31 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
           throw toMoleculerError(e);
         }
       },
-    },
+    }),
 
     /** Symbols the exchange lists, with their filters and the supported intervals. */
-    symbols: {
+    symbols: guarded({
+      auth: "user",
       visibility: "published",
       retryPolicy: { enabled: true },
       params: { $$strict: "remove" },
-      async handler() {
+      async handler(this: Self) {
         const syms = await this.callExchange(() => this.rest.symbols());
         return {
           exchange: this.endpoints.kind,
           intervals: SUPPORTED_INTERVALS,
-          symbols: [...(syms as Map<string, any>).values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
+          symbols: [...syms.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
         };
       },
-    },
+    }),
   },
 
   events: {
     // subscribers on a node that left the cluster will never unsubscribe
-    "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+    "$node.disconnected"(this: Self, ctx: Context<{ node?: { id?: string } } | undefined>) {
       const gone = ctx.params?.node?.id;
       if (!gone) return;
-      for (const [k, s] of [...(this.subs as Map<string, Sub>).entries()]) {
+      for (const [k, s] of [...this.subs.entries()]) {
         for (const [sub, node] of [...s.subscribers.entries()]) if (node === gone) this.removeKey(k, sub);
       }
     },
@@ -250,7 +330,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       }
     },
 
-    async requireSymbol(symbol: string) {
+    async requireSymbol(this: Self, symbol: string) {
       try {
         return await this.rest.requireSymbol(symbol);
       } catch (e) {
@@ -260,11 +340,10 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       }
     },
 
-    async addSubscriber(symbol: string, interval: string, subscriber: string, nodeID: string) {
+    async addSubscriber(this: Self, symbol: string, interval: string, subscriber: string, nodeID: string) {
       const k = seriesKey(symbol, interval);
-      const subs = this.subs as Map<string, Sub>;
-      let s = subs.get(k);
-      if (!s) subs.set(k, (s = { subscribers: new Map() }));
+      let s = this.subs.get(k);
+      if (!s) this.subs.set(k, (s = { subscribers: new Map() }));
       s.subscribers.set(subscriber, nodeID);
       let live = true;
       if (!this.feed.has(symbol, interval)) await this.cache.clear(symbol, interval).catch(() => {});
@@ -274,7 +353,8 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       );
       try {
         if ((await Promise.race([started, timeout])) === "timeout") live = false;
-      } catch (e: any) {
+      } catch (err) {
+        const e = err as CaughtError;
         s.subscribers.delete(subscriber);
         if (s.subscribers.size === 0) this.removeKey(k);
         if (/exchange refused/.test(e.message)) {
@@ -295,34 +375,33 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       return { symbol, interval, subscribers: s.subscribers.size, live };
     },
 
-    removeSubscriber(symbol: string, interval: string, subscriber: string) {
+    removeSubscriber(this: Self, symbol: string, interval: string, subscriber: string) {
       const k = seriesKey(symbol, interval);
       this.removeKey(k, subscriber);
-      const s = (this.subs as Map<string, Sub>).get(k);
+      const s = this.subs.get(k);
       return { symbol, interval, subscribers: s?.subscribers.size ?? 0 };
     },
 
-    removeKey(k: string, subscriber?: string) {
-      const subs = this.subs as Map<string, Sub>;
-      const s = subs.get(k);
+    removeKey(this: Self, k: string, subscriber?: string) {
+      const s = this.subs.get(k);
       if (!s) return;
       if (subscriber !== undefined) s.subscribers.delete(subscriber);
       if (subscriber === undefined || s.subscribers.size === 0) {
-        subs.delete(k);
+        this.subs.delete(k);
         const [symbol, interval] = k.split(":");
         this.feed.stop(symbol, interval);
       }
     },
 
-    onClosed(ev: CandleClosedEvent) {
+    onClosed(this: Self, ev: CandleClosedEvent) {
       this.broker
         .broadcast(MARKET_EVENTS.candleClosed, ev)
         .catch((e: Error) => this.logger.error({ err: e.message }, "could not broadcast a closed candle"));
-      (this.writer as BatchedKlineWriter).add(ev.symbol, ev.interval, ev.candle);
-      (this.cache as CandleCache)
+      this.writer.add(ev.symbol, ev.interval, ev.candle);
+      this.cache
         .append(ev.symbol, ev.interval, ev.candle)
         .catch((e: Error) => this.logger.warn({ err: e.message }, "candle cache write failed"));
-      const s = (this.subs as Map<string, Sub>).get(seriesKey(ev.symbol, ev.interval));
+      const s = this.subs.get(seriesKey(ev.symbol, ev.interval));
       if (s?.subscribers.has("watch:env")) {
         const c = ev.candle;
         this.logger.info(
@@ -341,8 +420,8 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       }
     },
 
-    onGap(ev: DataGapEvent) {
-      (this.gaps as GapBook).add(ev.symbol, ev.interval, ev.from, ev.to, intervalMs(ev.interval)!);
+    onGap(this: Self, ev: DataGapEvent) {
+      this.gaps.add(ev.symbol, ev.interval, ev.from, ev.to, intervalMs(ev.interval)!);
       this.logger.warn(
         {
           symbol: ev.symbol,
@@ -359,13 +438,17 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       this.broker.broadcast(MARKET_EVENTS.dataGap, ev).catch(() => {});
     },
 
-    async resolveEndpoints(): Promise<ExchangeEndpoints> {
+    async resolveEndpoints(this: Self): Promise<ExchangeEndpoints> {
       const ex = this.settings.exchange;
       if (ex.kind === "sim" && !ex.restUrl && !ex.simUrl && this.broker.getLocalService("exchange-sim")) {
         // the in-process simulator may listen on a port chosen at start (SIM_PORT=0)
         for (let attempt = 0; !this.stopping; attempt++) {
           try {
-            const info: any = await this.broker.call("exchange-sim.info");
+            const info = await this.broker.call<SimInfo, object>(
+              "exchange-sim.info",
+              {},
+              { caller: this.fullName },
+            );
             return endpointsFor("sim", { restUrl: info.baseUrl });
           } catch {
             await new Promise((r) =>
@@ -377,7 +460,37 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       return endpointsFor(ex.kind, { restUrl: ex.restUrl, wsUrl: ex.wsUrl });
     },
 
-    health() {
+    /**
+     * Keeps a MARKET_DATA_WATCH series subscribed for the life of the process, retrying until the
+     * exchange answers; a series the exchange does not serve is logged and given up.
+     */
+    async keepWatching(this: Self, symbol: string, interval: string) {
+      for (let attempt = 0; !this.stopping; attempt++) {
+        try {
+          await this.requireSymbol(symbol);
+          const r = await this.addSubscriber(symbol, interval, "watch:env", this.broker.nodeID);
+          this.logger.info({ symbol, interval, live: r.live }, "watching series (MARKET_DATA_WATCH)");
+          return;
+        } catch (err) {
+          const e = err as CaughtError | undefined;
+          if (e?.code === 404 || e?.type === "STREAM_REFUSED") {
+            this.logger.error(
+              { symbol, interval, err: e.message },
+              "MARKET_DATA_WATCH names a series the exchange does not serve",
+            );
+            return;
+          }
+          const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
+          this.logger.warn(
+            { symbol, interval, err: e?.message, retryInMs: delay },
+            "cannot watch series yet; retrying",
+          );
+          await new Promise((r) => setTimeout(r, delay).unref());
+        }
+      }
+    },
+
+    health(this: Self) {
       const feed: MarketFeed | undefined = this.feed;
       const fh = feed?.health() ?? { status: "up", reasons: [] };
       return {
@@ -397,15 +510,15 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
     },
   },
 
-  created() {
-    this.subs = new Map<string, Sub>();
+  created(this: Self) {
+    this.subs = new Map();
     this.gaps = new GapBook();
     this.stopping = false;
-    this.bundled = { state: this.settings.loadBundled ? "pending" : "disabled" } as Record<string, unknown>;
+    this.bundled = { state: this.settings.loadBundled ? "pending" : "disabled" };
   },
 
-  async started() {
-    const s = this.settings as MarketDataSettings;
+  async started(this: Self) {
+    const s = this.settings;
     const log = this.logger;
     this.endpoints = await this.resolveEndpoints();
     this.rest = new MarketRest({ endpoints: this.endpoints, rateLimitRetries: 3 });
@@ -415,9 +528,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       maxConnectionAgeMs: s.maxConnectionAgeMs,
       backoff: s.reconnect,
       log: {
-        info: (...a: any[]) => log.info(...a),
-        warn: (...a: any[]) => log.warn(...a),
-        debug: (...a: any[]) => log.debug(...a),
+        info: (...a: unknown[]) => log.info(...a),
+        warn: (...a: unknown[]) => log.warn(...a),
+        debug: (...a: unknown[]) => log.debug(...a),
       },
     });
     const db = await getDatabase();
@@ -437,10 +550,10 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       maxResumeCandles: s.maxResumeCandles,
       resumeAfter: (symbol, interval) => this.store.lastOpenTime(symbol, interval),
       log: {
-        info: (...a: any[]) => log.info(...a),
-        warn: (...a: any[]) => log.warn(...a),
-        debug: (...a: any[]) => log.debug(...a),
-        error: (...a: any[]) => log.error(...a),
+        info: (...a: unknown[]) => log.info(...a),
+        warn: (...a: unknown[]) => log.warn(...a),
+        debug: (...a: unknown[]) => log.debug(...a),
+        error: (...a: unknown[]) => log.error(...a),
       },
       publisher: {
         closed: (ev) => this.onClosed(ev),
@@ -462,7 +575,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
       gaps: this.gaps,
       livePublished: (symbol, interval) => this.feed.lastPublished(symbol, interval),
       flushWrites: () => this.writer.flush(),
-      log: { warn: (...a: any[]) => log.warn(...a) },
+      log: { warn: (...a: unknown[]) => log.warn(...a) },
     });
 
     if (s.loadBundled) {
@@ -498,42 +611,12 @@ const MarketDataService: ServiceSchema<MarketDataSettings & Record<string, any>>
     );
   },
 
-  async stopped() {
+  async stopped(this: Self) {
     this.stopping = true;
     await this.feed?.close().catch(() => {});
     await this.writer?.flush().catch(() => {});
     await this.bundledTask?.catch(() => {});
   },
-};
-
-// kept outside the schema literal so `this` inference of the methods above stays simple
-(MarketDataService.methods as any).keepWatching = async function keepWatching(
-  this: any,
-  symbol: string,
-  interval: string,
-) {
-  for (let attempt = 0; !this.stopping; attempt++) {
-    try {
-      await this.requireSymbol(symbol);
-      const r = await this.addSubscriber(symbol, interval, "watch:env", this.broker.nodeID);
-      this.logger.info({ symbol, interval, live: r.live }, "watching series (MARKET_DATA_WATCH)");
-      return;
-    } catch (e: any) {
-      if (e?.code === 404 || e?.type === "STREAM_REFUSED") {
-        this.logger.error(
-          { symbol, interval, err: e.message },
-          "MARKET_DATA_WATCH names a series the exchange does not serve",
-        );
-        return;
-      }
-      const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
-      this.logger.warn(
-        { symbol, interval, err: e.message, retryInMs: delay },
-        "cannot watch series yet; retrying",
-      );
-      await new Promise((r) => setTimeout(r, delay).unref());
-    }
-  }
 };
 
 export default MarketDataService;

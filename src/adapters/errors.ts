@@ -23,9 +23,9 @@ export function toMoleculerError(err: unknown): unknown {
   const status = STATUS[err.code] ?? 500;
   if (status >= 500) {
     const e = err.retryable
-      ? new Errors.MoleculerRetryableError(err.message, status, err.code, err.details as any)
-      : new Errors.MoleculerServerError(err.message, status, err.code, err.details as any);
-    if (!err.retryable) (e as any).retryable = false;
+      ? new Errors.MoleculerRetryableError(err.message, status, err.code, err.details)
+      : new Errors.MoleculerServerError(err.message, status, err.code, err.details);
+    if (!err.retryable) e.retryable = false;
     return e;
   }
   if (err instanceof RateLimitedError) {
@@ -33,5 +33,5 @@ export function toMoleculerError(err: unknown): unknown {
     const retryAfter = Math.max(1, Math.ceil((err.retryAfterMs ?? 60_000) / 1000));
     return new Errors.MoleculerClientError(err.message, status, err.code, { retryAfter });
   }
-  return new Errors.MoleculerClientError(err.message, status, err.code, err.details as any);
+  return new Errors.MoleculerClientError(err.message, status, err.code, err.details);
 }

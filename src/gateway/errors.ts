@@ -21,26 +21,43 @@ const AUTH_MESSAGES: Record<string, string> = {
   INVALID_TOKEN: "Invalid or expired access token.",
 };
 
+/** What the envelope reads of a thrown value: Moleculer, moleculer-web and body-parser errors. */
+interface ErrorLike {
+  code?: unknown;
+  status?: unknown;
+  type?: unknown;
+  name?: unknown;
+  message?: unknown;
+  data?: unknown;
+}
+
+/** `data` of errors that carry a message, a retry delay or validation failures. */
+type ErrorData = { message?: unknown; retryAfter?: unknown } | undefined;
+type ValidationFailure = { field?: unknown; message?: unknown; type?: unknown };
+
 export function toEnvelope(
-  err: any,
+  thrown: unknown,
   requestId?: string,
 ): { status: number; body: ErrorEnvelope; headers?: Record<string, string> } {
+  const err: ErrorLike | undefined = typeof thrown === "object" && thrown !== null ? thrown : undefined;
+  const type = typeof err?.type === "string" ? err.type : undefined;
+  const data = err?.data as ErrorData;
   // body-parser errors carry `status`/`type` but are not Moleculer errors
   const rawStatus =
     typeof err?.code === "number" ? err.code : typeof err?.status === "number" ? err.status : 500;
   let status = rawStatus >= 400 && rawStatus <= 599 ? rawStatus : 500;
-  let code: string = typeof err?.type === "string" && err.type ? err.type : "INTERNAL_ERROR";
-  let message: string = err?.message ?? "Internal server error";
+  let code: string = type || "INTERNAL_ERROR";
+  let message = (err?.message ?? "Internal server error") as string;
   let details: unknown = err?.data;
 
-  if (err?.type && CLIENT_MESSAGES[err.type]) {
-    status = err.type === "entity.too.large" ? 413 : 400;
-    code = err.type === "entity.too.large" ? "PAYLOAD_TOO_LARGE" : "INVALID_BODY";
-    message = CLIENT_MESSAGES[err.type];
+  if (type && CLIENT_MESSAGES[type]) {
+    status = type === "entity.too.large" ? 413 : 400;
+    code = type === "entity.too.large" ? "PAYLOAD_TOO_LARGE" : "INVALID_BODY";
+    message = CLIENT_MESSAGES[type];
     details = undefined;
   }
   // moleculer-web wraps body-parser failures; surface the inner type
-  if (err?.name === "PayloadTooLarge" || err?.type === "PAYLOAD_TOO_LARGE") {
+  if (err?.name === "PayloadTooLarge" || type === "PAYLOAD_TOO_LARGE") {
     status = 413;
     code = "PAYLOAD_TOO_LARGE";
     message = "Request body is too large.";
@@ -51,7 +68,7 @@ export function toEnvelope(
     code = "VALIDATION_ERROR";
     message = "Invalid request parameters.";
     details = Array.isArray(err?.data)
-      ? err.data.map((d: any) => ({ field: d.field, message: d.message, type: d.type }))
+      ? (err.data as ValidationFailure[]).map((d) => ({ field: d.field, message: d.message, type: d.type }))
       : details;
   }
   if (
@@ -79,23 +96,23 @@ export function toEnvelope(
     // one code for every authentication failure; the reason stays in the server's logs
     code = "UNAUTHORIZED";
     message =
-      err?.type === "UNAUTHORIZED" && typeof err?.message === "string"
+      type === "UNAUTHORIZED" && typeof err?.message === "string"
         ? err.message
-        : (AUTH_MESSAGES[err?.type] ?? "Authentication required.");
+        : ((type ? AUTH_MESSAGES[type] : undefined) ?? "Authentication required.");
     details = undefined;
   }
   if (status === 403) {
     // FORBIDDEN unless a service named a more specific reason (e.g. ACCOUNT_DISABLED)
-    code = typeof err?.type === "string" && /^[A-Z][A-Z0-9_]+$/.test(err.type) ? err.type : "FORBIDDEN";
+    code = type && /^[A-Z][A-Z0-9_]+$/.test(type) ? type : "FORBIDDEN";
     if (code === "ORIGIN_NOT_ALLOWED") message = "Origin not allowed.";
-    else if (typeof err?.data?.message === "string") message = err.data.message;
+    else if (typeof data?.message === "string") message = data.message;
     else if (typeof err?.message !== "string" || err.message === "Forbidden") message = "Forbidden.";
     details = undefined;
   }
   if (status === 429) {
     code = "RATE_LIMITED";
     message = "Too many requests; try again later.";
-    details = { retryAfter: Number(err?.data?.retryAfter) > 0 ? Number(err.data.retryAfter) : 60 };
+    details = { retryAfter: Number(data?.retryAfter) > 0 ? Number(data?.retryAfter) : 60 };
   }
   if (status >= 500 && status !== 503 && status !== 504) {
     code = status === 500 ? "INTERNAL_ERROR" : code;

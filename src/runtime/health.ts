@@ -6,7 +6,7 @@
 // admin) get only the overall status and each infrastructure component's up/down — no node id,
 // no service list, no error text that would help someone map the deployment.
 import http from "node:http";
-import type { ServiceBroker } from "moleculer";
+import type { Service, ServiceBroker } from "moleculer";
 import { getDatabase } from "../adapters/storage/database";
 import { clientIp } from "../gateway/client-ip";
 
@@ -40,28 +40,37 @@ async function checkDatabase(): Promise<ComponentHealth> {
     const db = await withTimeout(getDatabase(), 2000, "database");
     await withTimeout(db.sequelize.query("SELECT 1"), 2000, "database");
     return { status: "up", details: { embedded: Boolean(db.embedded) } };
-  } catch (e: any) {
-    return { status: "down", details: { error: e.message } };
+  } catch (e) {
+    return { status: "down", details: { error: (e as Error).message } };
   }
 }
 
+/** The Redis cacher's client (ioredis); the base cacher type does not declare it. */
+interface PingableCacher {
+  client?: { ping?: () => Promise<unknown> };
+}
+
+/** A service that reports its own health (see the top of this file). */
+type ServiceWithHealth = Service & { health?: () => ComponentHealth | Promise<ComponentHealth> };
+
 async function checkCache(broker: ServiceBroker): Promise<ComponentHealth> {
-  const cacher: any = broker.cacher;
+  const cacher = broker.cacher;
   if (!cacher) return { status: "up", details: { type: "none" } };
   const type = cacher.constructor?.name ?? "unknown";
-  if (cacher.client && typeof cacher.client.ping === "function") {
+  const client = (cacher as PingableCacher).client;
+  if (client && typeof client.ping === "function") {
     try {
-      await withTimeout(cacher.client.ping(), 2000, "redis");
+      await withTimeout(client.ping(), 2000, "redis");
       return { status: "up", details: { type } };
-    } catch (e: any) {
-      return { status: "down", details: { type, error: e.message } };
+    } catch (e) {
+      return { status: "down", details: { type, error: (e as Error).message } };
     }
   }
   return { status: "up", details: { type } };
 }
 
 function checkTransporter(broker: ServiceBroker): ComponentHealth {
-  const transit: any = (broker as any).transit;
+  const transit = broker.transit;
   if (!transit) return { status: "up", details: { type: "none (single process)" } };
   return transit.connected
     ? { status: "up", details: { type: transit.tx?.constructor?.name } }
@@ -70,14 +79,14 @@ function checkTransporter(broker: ServiceBroker): ComponentHealth {
 
 async function checkServices(broker: ServiceBroker): Promise<Record<string, ComponentHealth>> {
   const out: Record<string, ComponentHealth> = {};
-  for (const svc of broker.services as any[]) {
+  for (const svc of broker.services as ServiceWithHealth[]) {
     const name = svc.fullName ?? svc.name;
     if (name.startsWith("$")) continue;
     if (typeof svc.health === "function") {
       try {
         out[name] = await withTimeout(Promise.resolve(svc.health()), 2000, name);
-      } catch (e: any) {
-        out[name] = { status: "down", details: { error: e.message } };
+      } catch (e) {
+        out[name] = { status: "down", details: { error: (e as Error).message } };
       }
     } else {
       out[name] = { status: broker.started ? "up" : "down" };

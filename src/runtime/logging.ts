@@ -4,6 +4,7 @@
 // service persists to system_logs.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
+import type { LoggerOptions } from "pino";
 
 export interface RequestScope {
   requestId?: string;
@@ -82,8 +83,13 @@ export interface SinkRecord {
 export const logSink = new EventEmitter();
 logSink.setMaxListeners(50);
 
+/** The logger a pino hook runs on: the child bindings Moleculer sets (node, module, service). */
+interface HookLogger {
+  bindings?: () => { nodeID?: string; mod?: string; svc?: string };
+}
+
 /** pino options used by moleculer.config.ts (and by CLI tools that log). */
-export function pinoOptions(level: string): Record<string, unknown> {
+export function pinoOptions(level: string): LoggerOptions {
   return {
     level,
     base: undefined,
@@ -97,7 +103,7 @@ export function pinoOptions(level: string): Record<string, unknown> {
     hooks: {
       // Moleculer passes its arguments straight to pino; redact objects and strings here so a
       // caller that logs a params object or an error can never leak a secret.
-      logMethod(this: any, inputArgs: unknown[], method: (...a: unknown[]) => void, levelNum: number) {
+      logMethod(this: HookLogger, inputArgs: unknown[], method: (...a: unknown[]) => void, levelNum: number) {
         const args = inputArgs.map((a) => redact(a));
         if (levelNum >= 50) {
           const bindings = typeof this.bindings === "function" ? this.bindings() : {};
@@ -105,8 +111,8 @@ export function pinoOptions(level: string): Record<string, unknown> {
             .map((a) =>
               typeof a === "string"
                 ? a
-                : a instanceof Object && "message" in (a as any)
-                  ? (a as any).message
+                : a instanceof Object && "message" in a
+                  ? a.message
                   : JSON.stringify(a),
             )
             .join(" ");

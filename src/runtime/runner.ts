@@ -46,7 +46,7 @@ export function brokerConfig(overrides: Partial<BrokerOptions> = {}): BrokerOpti
   const cfg = { ...base, ...overrides };
   if (overrides.logLevel && !overrides.logger && typeof overrides.logLevel === "string") {
     const level = overrides.logLevel;
-    cfg.logger = { type: "Pino", options: { level, pino: { options: pinoOptions(level) } } } as any;
+    cfg.logger = { type: "Pino", options: { level, pino: { options: pinoOptions(level) } } };
   }
   return cfg;
 }
@@ -67,7 +67,7 @@ export interface StartOptions {
 export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   // every variable of every feature, checked before anything opens: one error lists them all
   const env = validateConfig(undefined, { availableServices: availableServices() }).runtime;
-  const log = pino(pinoOptions(env.logLevel) as any).child({ mod: "runner", nodeID: env.nodeId });
+  const log = pino(pinoOptions(env.logLevel)).child({ mod: "runner", nodeID: env.nodeId });
   processState.ready = false;
   processState.stopping = false;
   processState.startedAt = Date.now();
@@ -88,7 +88,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
 
   const broker = new ServiceBroker(
     brokerConfig(
-      opts.repl ? { replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } as any } : {},
+      opts.repl ? { replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } } : {},
     ),
   );
   for (const name of services) broker.createService(loadServiceSchema(name));
@@ -129,8 +129,8 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
       healthServer = await startHealthServer(broker, env.healthPort, env.host);
       log.info({ port: env.healthPort }, "health endpoints listening");
     }
-  } catch (err: any) {
-    log.fatal({ err: err.message }, "AURA failed to start");
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, "AURA failed to start");
     await stop("startup failure");
     throw err;
   }

@@ -25,7 +25,7 @@ export class SecretsError extends Error {
   }
 }
 
-export { jwtSecretProblem, MASTER_KEY_BYTES, MIN_JWT_SECRET_BYTES } from "../adapters/config/secrets";
+export { jwtSecretProblem } from "../adapters/config/secrets";
 
 /** Decodes a base64 master key; throws a SecretsError naming it when it is not 32 random bytes. */
 export function parseMasterKey(name: string, value: string | undefined): Buffer {
@@ -60,11 +60,6 @@ function fileOf(cfg: SecretsConfig, opts: LoadOptions): string {
   return path.join(opts.dataDir ?? cfg.dataDir, "secrets.json");
 }
 
-/** `env` defaults to the process environment (read by the configuration module). */
-export function secretsFilePath(env?: NodeJS.ProcessEnv, opts: LoadOptions = {}): string {
-  return fileOf(configOf(env), opts);
-}
-
 /** Reads secrets.json, creating it (exclusively, mode 600) when absent so concurrent processes agree. */
 function readOrCreateFile(file: string, warn: (m: string) => void): SecretsFile {
   if (!fs.existsSync(file)) {
@@ -79,8 +74,8 @@ function readOrCreateFile(file: string, warn: (m: string) => void): SecretsFile 
         `generated development secrets in ${file} (JWT secret and exchange-key master key). ` +
           `Production must set JWT_SECRET and AURA_MASTER_KEY; keep this file private and backed up: losing it makes stored exchange keys unreadable.`,
       );
-    } catch (e: any) {
-      if (e.code !== "EEXIST") throw e;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
   }
   const st = fs.statSync(file);

@@ -104,7 +104,11 @@ test("gateway and worker nodes discover each other over NATS, share Redis, and s
       .map((n) => n.id)
       .sort();
     expect(nodes).toEqual([`${ns}-gw`, `${ns}-operator`, `${ns}-worker`].sort());
-    const report: any = await operator.call("monitor.checkHealth", {}, { nodeID: `${ns}-worker` });
+    const report: any = await operator.call(
+      "monitor.checkHealth",
+      {},
+      { nodeID: `${ns}-worker`, caller: "repl" },
+    );
     expect(report.nodeId).toBe(`${ns}-worker`);
     expect(report.checks.database.status).toBe("up");
   } finally {

@@ -4,7 +4,11 @@
 import net from "node:net";
 import { Errors, ServiceBroker } from "moleculer";
 import ExchangeSimService, { readSimEnv } from "../../services/exchange-sim.service";
+import { REPL_CALLER } from "../../src/runtime/repl-commands";
 import { signed } from "./helpers";
+
+// the actions are internal: the REPL is among their callers
+const AS_OPERATOR = { caller: REPL_CALLER };
 
 function brokerWith(settings: Record<string, unknown>): ServiceBroker {
   const broker = new ServiceBroker({ logger: false, nodeID: `sim-test-${process.pid}` });
@@ -18,25 +22,26 @@ describe("exchange-sim service", () => {
     await broker.start();
     let baseUrl = "";
     try {
-      const info: any = await broker.call("exchange-sim.info");
+      const info: any = await broker.call("exchange-sim.info", {}, AS_OPERATOR);
       baseUrl = info.baseUrl;
       expect(info.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(info.wsUrl).toBe(`${info.baseUrl.replace("http", "ws")}/ws`);
       expect(info.wsApiUrl).toBe(`${info.baseUrl.replace("http", "ws")}/ws-api/v3`);
       expect(info.ccxtUrls.public).toBe(`${info.baseUrl}/api/v3`);
       expect(info.clock).toMatchObject({ mode: "step", iso: "2023-06-01T00:00:00.000Z" });
-      const acc: any = await broker.call("exchange-sim.createAccount", {
-        balances: { USDT: "1500.5" },
-        permissions: { ipRestrict: false },
-      });
+      const acc: any = await broker.call(
+        "exchange-sim.createAccount",
+        { balances: { USDT: "1500.5" }, permissions: { ipRestrict: false } },
+        AS_OPERATOR,
+      );
       const sim = { baseUrl: info.baseUrl } as any;
       const r = await signed(sim, acc, "GET", "/api/v3/account", {});
       expect(r.body.balances).toEqual([{ asset: "USDT", free: "1500.50000000", locked: "0.00000000" }]);
       await expect(
-        broker.call("exchange-sim.createAccount", { balances: { USDT: "12.123456789" } }),
+        broker.call("exchange-sim.createAccount", { balances: { USDT: "12.123456789" } }, AS_OPERATOR),
       ).rejects.toBeInstanceOf(Errors.ValidationError);
       await expect(
-        broker.call("exchange-sim.createAccount", { permissions: { canFly: true } }),
+        broker.call("exchange-sim.createAccount", { permissions: { canFly: true } }, AS_OPERATOR),
       ).rejects.toBeInstanceOf(Errors.ValidationError);
       const actions = broker.registry
         .getActionList({})
@@ -45,6 +50,12 @@ describe("exchange-sim service", () => {
         ["exchange-sim.createAccount", "public"],
         ["exchange-sim.info", "public"],
       ]);
+      // other services: only those that connect to the simulator may ask for its address
+      expect(((await broker.call("exchange-sim.info", {}, { caller: "keys" })) as any).baseUrl).toBe(baseUrl);
+      await expect(broker.call("exchange-sim.info")).rejects.toMatchObject({ code: 403 });
+      await expect(
+        broker.call("exchange-sim.createAccount", {}, { caller: "market-data" }),
+      ).rejects.toMatchObject({ code: 403 });
     } finally {
       await broker.stop();
     }

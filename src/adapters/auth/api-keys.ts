@@ -4,6 +4,7 @@
 // the owning user's id; there is no "by id only" lookup for user-facing code.
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { apiKeyAad, KeyRing, open, seal, sealedKeyId } from "../crypto/aead";
+import { isUniqueViolation } from "./sql-errors";
 
 export type ExchangeId = "binance" | "binance-testnet" | "sim";
 export type KeyStatus = "pending" | "valid" | "invalid" | "disabled";
@@ -99,10 +100,10 @@ export async function insertApiKey(sequelize: Sequelize, ring: KeyRing, k: NewAp
     try {
       const rows = await sequelize.query<ApiKeyRow>(
         `INSERT INTO user_api_keys (id, user_id, label, exchange, api_key_enc, api_secret_enc, enc_key_id, api_key_last4, permissions, status, status_reason, validated_at)
-         VALUES (:id, :userId, :label, :exchange, :apiKeyEnc, :apiSecretEnc, :encKeyId, :last4, :permissions, :status, :reason, :validatedAt)
+         VALUES ($id, $userId, $label, $exchange, $apiKeyEnc, $apiSecretEnc, $encKeyId, $last4, $permissions, $status, $reason, $validatedAt)
          RETURNING ${COLS}`,
         {
-          replacements: {
+          bind: {
             id,
             userId: k.userId,
             label: k.label,
@@ -113,25 +114,24 @@ export async function insertApiKey(sequelize: Sequelize, ring: KeyRing, k: NewAp
             last4: k.apiKey.slice(-4),
             permissions: k.permissions ? JSON.stringify(k.permissions) : null,
             status: k.status,
-            reason: k.statusReason,
-            validatedAt: k.validatedAt,
+            reason: k.statusReason ?? null,
+            validatedAt: k.validatedAt ?? null,
           },
           type: QueryTypes.SELECT,
           transaction: t,
         },
       );
       return rows[0];
-    } catch (e: any) {
-      if (e?.name === "SequelizeUniqueConstraintError" || e?.parent?.code === "23505")
-        throw new LabelTakenError();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new LabelTakenError();
       throw e;
     }
   });
 }
 
 export async function listApiKeys(sequelize: Sequelize, userId: string | number): Promise<ApiKeyRow[]> {
-  return sequelize.query<ApiKeyRow>(`SELECT ${COLS} FROM user_api_keys WHERE user_id = :userId ORDER BY id`, {
-    replacements: { userId },
+  return sequelize.query<ApiKeyRow>(`SELECT ${COLS} FROM user_api_keys WHERE user_id = $userId ORDER BY id`, {
+    bind: { userId },
     type: QueryTypes.SELECT,
   });
 }
@@ -143,9 +143,9 @@ export async function getOwnedApiKey(
   t?: Transaction,
 ): Promise<ApiKeyRow | undefined> {
   const rows = await sequelize.query<ApiKeyRow>(
-    `SELECT ${COLS} FROM user_api_keys WHERE id = :id AND user_id = :userId${t ? " FOR UPDATE" : ""}`,
+    `SELECT ${COLS} FROM user_api_keys WHERE id = $id AND user_id = $userId${t ? " FOR UPDATE" : ""}`,
     {
-      replacements: { id, userId },
+      bind: { id, userId },
       type: QueryTypes.SELECT,
       transaction: t,
     },
@@ -159,9 +159,9 @@ export async function deleteOwnedApiKey(
   id: string | number,
 ): Promise<ApiKeyRow | undefined> {
   const rows = await sequelize.query<ApiKeyRow>(
-    `DELETE FROM user_api_keys WHERE id = :id AND user_id = :userId RETURNING ${COLS}`,
+    `DELETE FROM user_api_keys WHERE id = $id AND user_id = $userId RETURNING ${COLS}`,
     {
-      replacements: { id, userId },
+      bind: { id, userId },
       type: QueryTypes.SELECT,
     },
   );
@@ -176,16 +176,15 @@ export async function renameOwnedApiKey(
 ): Promise<ApiKeyRow | undefined> {
   try {
     const rows = await sequelize.query<ApiKeyRow>(
-      `UPDATE user_api_keys SET label = :label, updated_at = now() WHERE id = :id AND user_id = :userId RETURNING ${COLS}`,
+      `UPDATE user_api_keys SET label = $label, updated_at = now() WHERE id = $id AND user_id = $userId RETURNING ${COLS}`,
       {
-        replacements: { id, userId, label },
+        bind: { id, userId, label },
         type: QueryTypes.SELECT,
       },
     );
     return rows[0];
-  } catch (e: any) {
-    if (e?.name === "SequelizeUniqueConstraintError" || e?.parent?.code === "23505")
-      throw new LabelTakenError();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw new LabelTakenError();
     throw e;
   }
 }
@@ -202,14 +201,14 @@ export async function setOwnedApiKeyStatus(
   },
 ): Promise<ApiKeyRow | undefined> {
   const rows = await sequelize.query<ApiKeyRow>(
-    `UPDATE user_api_keys SET status = :status, status_reason = :reason, permissions = :permissions, validated_at = :validatedAt, updated_at = now()
-      WHERE id = :id AND user_id = :userId RETURNING ${COLS}`,
+    `UPDATE user_api_keys SET status = $status, status_reason = $reason, permissions = $permissions, validated_at = $validatedAt, updated_at = now()
+      WHERE id = $id AND user_id = $userId RETURNING ${COLS}`,
     {
-      replacements: {
+      bind: {
         id,
         userId,
         status: s.status,
-        reason: s.reason,
+        reason: s.reason ?? null,
         permissions: s.permissions ? JSON.stringify(s.permissions) : null,
         validatedAt: s.validatedAt,
       },
@@ -226,9 +225,9 @@ export async function keysDueForRecheck(
   limit: number,
 ): Promise<ApiKeyRow[]> {
   return sequelize.query<ApiKeyRow>(
-    `SELECT ${COLS} FROM user_api_keys WHERE status = 'valid' AND (validated_at IS NULL OR validated_at < now() - make_interval(secs => :older))
-      ORDER BY validated_at NULLS FIRST, id LIMIT :limit`,
-    { replacements: { older: olderThanSec, limit }, type: QueryTypes.SELECT },
+    `SELECT ${COLS} FROM user_api_keys WHERE status = 'valid' AND (validated_at IS NULL OR validated_at < now() - make_interval(secs => $older))
+      ORDER BY validated_at NULLS FIRST, id LIMIT $limit`,
+    { bind: { older: olderThanSec, limit }, type: QueryTypes.SELECT },
   );
 }
 
@@ -268,23 +267,23 @@ export async function rotateApiKeys(
   for (;;) {
     const done = await sequelize.transaction(async (t) => {
       const rows = await sequelize.query<ApiKeyRow>(
-        `SELECT ${COLS} FROM user_api_keys WHERE id > :lastId ${opts.all ? "" : "AND enc_key_id <> :current"} ORDER BY id LIMIT :batch FOR UPDATE`,
-        { replacements: { lastId, current: ring.currentId, batch }, type: QueryTypes.SELECT, transaction: t },
+        `SELECT ${COLS} FROM user_api_keys WHERE id > $lastId ${opts.all ? "" : "AND enc_key_id <> $current"} ORDER BY id LIMIT $batch FOR UPDATE`,
+        { bind: { lastId, current: ring.currentId, batch }, type: QueryTypes.SELECT, transaction: t },
       );
       for (const row of rows) {
         lastId = row.id;
         let plain: { apiKey: string; apiSecret: string };
         try {
           plain = openApiKeyRow(ring, row);
-        } catch (e: any) {
-          failed.push({ id: row.id, keyId: safeKeyId(row.api_key_enc), error: e.message });
+        } catch (e) {
+          failed.push({ id: row.id, keyId: safeKeyId(row.api_key_enc), error: (e as Error).message });
           continue;
         }
         const sealed = sealPair(ring, row.user_id, row.id, row.exchange, plain.apiKey, plain.apiSecret);
         await sequelize.query(
-          `UPDATE user_api_keys SET api_key_enc = :k, api_secret_enc = :s, enc_key_id = :kid, updated_at = now() WHERE id = :id`,
+          `UPDATE user_api_keys SET api_key_enc = $k, api_secret_enc = $s, enc_key_id = $kid, updated_at = now() WHERE id = $id`,
           {
-            replacements: { id: row.id, k: sealed.apiKeyEnc, s: sealed.apiSecretEnc, kid: ring.currentId },
+            bind: { id: row.id, k: sealed.apiKeyEnc, s: sealed.apiSecretEnc, kid: ring.currentId },
             transaction: t,
           },
         );

@@ -36,7 +36,13 @@ export interface AuditEntry {
 
 export interface AuditContext {
   requestID?: string | null;
-  meta?: { ip?: string; userAgent?: string; user?: { id?: string | number } | null };
+  /** ctx.meta; `user` as it arrived, so only a string or numeric id is recorded as the actor */
+  meta?: { ip?: string; userAgent?: string; user?: { id?: unknown } | null };
+}
+
+function callerId(meta: AuditContext["meta"]): string | number | null {
+  const id = meta?.user?.id;
+  return typeof id === "string" || typeof id === "number" ? id : null;
 }
 
 export async function audit(
@@ -48,11 +54,11 @@ export async function audit(
   const meta = ctx?.meta ?? {};
   await sequelize.query(
     `INSERT INTO audit_log (user_id, actor_id, action, target_type, target_id, outcome, ip, user_agent, request_id, details)
-     VALUES (:userId, :actorId, :action, :targetType, :targetId, :outcome, :ip, :userAgent, :requestId, :details)`,
+     VALUES ($userId, $actorId, $action, $targetType, $targetId, $outcome, $ip, $userAgent, $requestId, $details)`,
     {
-      replacements: {
+      bind: {
         userId: e.userId ?? null,
-        actorId: e.actorId !== undefined ? e.actorId : (meta.user?.id ?? null),
+        actorId: e.actorId !== undefined ? e.actorId : callerId(meta),
         action: e.action,
         targetType: e.targetType ?? null,
         targetId: e.targetId !== undefined ? String(e.targetId) : null,

@@ -5,8 +5,7 @@
 // A known client (one presenting a valid device token, or an authenticated session) is not held by
 // the account lock, which a stranger can trigger at will; it has a failure counter of its own
 // instead, so the account's owner keeps access while someone else is guessing.
-import type { RateLimiterAbstract } from "rate-limiter-flexible";
-import type { LimiterFactory } from "./rate-limit";
+import type { Limiter, LimiterFactory } from "./rate-limit";
 
 export interface ThrottleConfig {
   accountThreshold: number;
@@ -28,8 +27,8 @@ export const DEFAULT_THROTTLE: ThrottleConfig = {
 };
 
 interface Pair {
-  fails: RateLimiterAbstract;
-  locks: RateLimiterAbstract;
+  fails: Limiter;
+  locks: Limiter;
   threshold: number;
 }
 
@@ -39,6 +38,7 @@ export interface ThrottleVerdict {
   scope?: "account" | "ip" | "device";
 }
 
+/** Times come from the factory's clock (createLimiterFactory's `now`), so tests can move them. */
 export class LoginThrottle {
   private readonly account: Pair;
   private readonly ip: Pair;

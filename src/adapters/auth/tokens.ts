@@ -96,11 +96,12 @@ export function verifyAccessToken(secret: Buffer, token: string, nowSec?: number
       complete: true,
       ...(nowSec !== undefined ? { clockTimestamp: nowSec } : {}),
     }) as jwt.Jwt;
-  } catch (e: any) {
+  } catch (e) {
+    const name = (e as Error | undefined)?.name;
     throw new TokenError(
-      e?.name === "TokenExpiredError"
+      name === "TokenExpiredError"
         ? "expired"
-        : e?.name === "NotBeforeError"
+        : name === "NotBeforeError"
           ? "not yet valid"
           : "signature or claims",
     );

@@ -3,6 +3,7 @@
 // rotates it and every other one is seen as reuse.
 import crypto from "node:crypto";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import { isUniqueViolation } from "./sql-errors";
 import { hashRefreshToken, newRefreshToken } from "./tokens";
 
 export type Role = "user" | "admin";
@@ -37,7 +38,17 @@ export class EmailTakenError extends Error {
   }
 }
 
+/** A role or status change that would leave no active administrator. */
+export class LastAdminError extends Error {
+  constructor(readonly change: "demote" | "disable") {
+    super(`The last active administrator cannot be ${change === "demote" ? "demoted" : "disabled"}.`);
+    this.name = "LastAdminError";
+  }
+}
+
 const FIRST_USER_LOCK = 7_306_122;
+/** serialises role and status changes: two admins demoting each other cannot both succeed */
+const ADMIN_LOCK = 7_306_123;
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -66,14 +77,13 @@ export async function createUser(
     }
     try {
       const rows = await sequelize.query<UserRow>(
-        `INSERT INTO users (email, password_hash, role) VALUES (:email, :hash, :role)
+        `INSERT INTO users (email, password_hash, role) VALUES ($email, $hash, $role)
          RETURNING id, email, password_hash, role, status, created_at, last_login_at`,
-        { replacements: { email, hash: input.passwordHash, role }, type: QueryTypes.SELECT, transaction: t },
+        { bind: { email, hash: input.passwordHash, role }, type: QueryTypes.SELECT, transaction: t },
       );
       return rows[0];
-    } catch (e: any) {
-      if (e?.name === "SequelizeUniqueConstraintError" || e?.parent?.code === "23505")
-        throw new EmailTakenError();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new EmailTakenError();
       throw e;
     }
   });
@@ -82,8 +92,8 @@ export async function createUser(
 const USER_COLS = "id, email, password_hash, role, status, created_at, last_login_at";
 
 export async function findUserByEmail(sequelize: Sequelize, email: string): Promise<UserRow | undefined> {
-  const rows = await sequelize.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE lower(email) = :email`, {
-    replacements: { email: normaliseEmail(email) },
+  const rows = await sequelize.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE lower(email) = $email`, {
+    bind: { email: normaliseEmail(email) },
     type: QueryTypes.SELECT,
   });
   return rows[0];
@@ -94,8 +104,8 @@ export async function findUserById(
   id: string | number,
   t?: Transaction,
 ): Promise<UserRow | undefined> {
-  const rows = await sequelize.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = :id`, {
-    replacements: { id },
+  const rows = await sequelize.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = $id`, {
+    bind: { id },
     type: QueryTypes.SELECT,
     transaction: t,
   });
@@ -108,54 +118,46 @@ export async function setPasswordHash(
   hash: string,
   t?: Transaction,
 ): Promise<void> {
-  await sequelize.query(`UPDATE users SET password_hash = :hash, updated_at = now() WHERE id = :id`, {
-    replacements: { id, hash },
+  await sequelize.query(`UPDATE users SET password_hash = $hash, updated_at = now() WHERE id = $id`, {
+    bind: { id, hash },
     transaction: t,
   });
 }
 
 export async function recordLogin(sequelize: Sequelize, id: string | number): Promise<void> {
   await sequelize.query(
-    `UPDATE users SET last_login_at = now(), failed_logins = 0, locked_until = NULL WHERE id = :id`,
-    { replacements: { id } },
+    `UPDATE users SET last_login_at = now(), failed_logins = 0, locked_until = NULL WHERE id = $id`,
+    { bind: { id } },
   );
 }
 
-export async function setUserStatus(
+async function setUserStatus(
   sequelize: Sequelize,
   id: string | number,
   status: UserStatus,
-  t?: Transaction,
+  t: Transaction,
 ): Promise<UserRow | undefined> {
   const rows = await sequelize.query<UserRow>(
-    `UPDATE users SET status = :status, updated_at = now() WHERE id = :id RETURNING ${USER_COLS}`,
-    {
-      replacements: { id, status },
-      type: QueryTypes.SELECT,
-      transaction: t,
-    },
+    `UPDATE users SET status = $status, updated_at = now() WHERE id = $id RETURNING ${USER_COLS}`,
+    { bind: { id, status }, type: QueryTypes.SELECT, transaction: t },
   );
   return rows[0];
 }
 
-export async function setUserRole(
+async function setUserRole(
   sequelize: Sequelize,
   id: string | number,
   role: Role,
-  t?: Transaction,
+  t: Transaction,
 ): Promise<UserRow | undefined> {
   const rows = await sequelize.query<UserRow>(
-    `UPDATE users SET role = :role, updated_at = now() WHERE id = :id RETURNING ${USER_COLS}`,
-    {
-      replacements: { id, role },
-      type: QueryTypes.SELECT,
-      transaction: t,
-    },
+    `UPDATE users SET role = $role, updated_at = now() WHERE id = $id RETURNING ${USER_COLS}`,
+    { bind: { id, role }, type: QueryTypes.SELECT, transaction: t },
   );
   return rows[0];
 }
 
-export async function countActiveAdmins(sequelize: Sequelize, t?: Transaction): Promise<number> {
+async function countActiveAdmins(sequelize: Sequelize, t: Transaction): Promise<number> {
   const [{ n }] = await sequelize.query<{ n: string }>(
     `SELECT count(*) AS n FROM users WHERE role = 'admin' AND status = 'active'`,
     { type: QueryTypes.SELECT, transaction: t },
@@ -163,14 +165,46 @@ export async function countActiveAdmins(sequelize: Sequelize, t?: Transaction): 
   return Number(n);
 }
 
+export type AccessChange = { role: Role } | { status: UserStatus };
+
+/**
+ * Changes a user's role or status, unless that would leave no active administrator
+ * (LastAdminError). The check and the change run in one transaction under ADMIN_LOCK. Disabling
+ * also revokes every session of the user, in the same transaction. Undefined: no such user.
+ */
+export async function changeUserAccess(
+  sequelize: Sequelize,
+  id: string | number,
+  change: AccessChange,
+): Promise<{ before: UserRow; after: UserRow } | undefined> {
+  return sequelize.transaction(async (t) => {
+    await sequelize.query(`SELECT pg_advisory_xact_lock(${ADMIN_LOCK})`, { transaction: t });
+    const before = await findUserById(sequelize, id, t);
+    if (!before) return undefined;
+    const role = "role" in change ? change.role : before.role;
+    const status = "status" in change ? change.status : before.status;
+    const wasActiveAdmin = before.role === "admin" && before.status === "active";
+    const staysActiveAdmin = role === "admin" && status === "active";
+    if (wasActiveAdmin && !staysActiveAdmin && (await countActiveAdmins(sequelize, t)) <= 1)
+      throw new LastAdminError("role" in change ? "demote" : "disable");
+    const after =
+      "role" in change
+        ? await setUserRole(sequelize, id, change.role, t)
+        : await setUserStatus(sequelize, id, change.status, t);
+    if ("status" in change && change.status === "disabled")
+      await revokeAllSessions(sequelize, id, "user_disabled", t);
+    return { before, after: after! };
+  });
+}
+
 export async function listUsers(
   sequelize: Sequelize,
   opts: { limit: number; afterId?: number },
 ): Promise<UserRow[]> {
   return sequelize.query<UserRow>(
-    `SELECT ${USER_COLS} FROM users WHERE (CAST(:afterId AS bigint) IS NULL OR id > CAST(:afterId AS bigint)) ORDER BY id LIMIT :limit`,
+    `SELECT ${USER_COLS} FROM users WHERE (CAST($afterId AS bigint) IS NULL OR id > CAST($afterId AS bigint)) ORDER BY id LIMIT $limit`,
     {
-      replacements: { afterId: opts.afterId ?? null, limit: opts.limit },
+      bind: { afterId: opts.afterId ?? null, limit: opts.limit },
       type: QueryTypes.SELECT,
     },
   );
@@ -219,9 +253,9 @@ export async function startSession(
   const ttl = Math.min(policy.idleTtlSec, policy.absoluteTtlSec);
   const rows = await sequelize.query<{ expires_at: Date }>(
     `INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, ip, user_agent)
-     VALUES (:userId, :familyId, :hash, now() + make_interval(secs => :ttl), :ip, :ua) RETURNING expires_at`,
+     VALUES ($userId, $familyId, $hash, now() + make_interval(secs => $ttl), $ip, $ua) RETURNING expires_at`,
     {
-      replacements: {
+      bind: {
         userId,
         familyId,
         hash: hashRefreshToken(token),
@@ -257,8 +291,8 @@ export async function rotateRefreshToken(
     const rows = await sequelize.query<RefreshRow>(
       `SELECT r.id, r.user_id, r.family_id, r.expires_at, r.used_at, r.revoked_at,
               (SELECT min(created_at) FROM refresh_tokens f WHERE f.family_id = r.family_id) AS family_started
-         FROM refresh_tokens r WHERE r.token_hash = :hash FOR UPDATE OF r`,
-      { replacements: { hash }, type: QueryTypes.SELECT, transaction: t },
+         FROM refresh_tokens r WHERE r.token_hash = $hash FOR UPDATE OF r`,
+      { bind: { hash }, type: QueryTypes.SELECT, transaction: t },
     );
     const row = rows[0];
     if (!row) return { kind: "invalid", why: "unknown" } as const;
@@ -281,9 +315,9 @@ export async function rotateRefreshToken(
     );
     const inserted = await sequelize.query<{ id: string; expires_at: Date }>(
       `INSERT INTO refresh_tokens (user_id, family_id, token_hash, parent_id, expires_at, ip, user_agent)
-       VALUES (:userId, :familyId, :hash, :parentId, now() + make_interval(secs => :ttl), :ip, :ua) RETURNING id, expires_at`,
+       VALUES ($userId, $familyId, $hash, $parentId, now() + make_interval(secs => $ttl), $ip, $ua) RETURNING id, expires_at`,
       {
-        replacements: {
+        bind: {
           userId: row.user_id,
           familyId: row.family_id,
           hash: hashRefreshToken(next),
@@ -297,9 +331,9 @@ export async function rotateRefreshToken(
       },
     );
     await sequelize.query(
-      `UPDATE refresh_tokens SET used_at = now(), replaced_by_id = :next WHERE id = :id`,
+      `UPDATE refresh_tokens SET used_at = now(), replaced_by_id = $next WHERE id = $id`,
       {
-        replacements: { id: row.id, next: inserted[0].id },
+        bind: { id: row.id, next: inserted[0].id },
         transaction: t,
       },
     );
@@ -318,9 +352,9 @@ export async function revokeFamily(
   t?: Transaction,
 ): Promise<number> {
   const [, meta] = (await sequelize.query(
-    `UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = :reason WHERE family_id = :familyId AND revoked_at IS NULL`,
-    { replacements: { familyId, reason }, transaction: t },
-  )) as [unknown, any];
+    `UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $reason WHERE family_id = $familyId AND revoked_at IS NULL`,
+    { bind: { familyId, reason }, transaction: t },
+  )) as [unknown, { rowCount?: number } | undefined];
   return Number(meta?.rowCount ?? 0);
 }
 
@@ -332,9 +366,9 @@ export async function revokeAllSessions(
   t?: Transaction,
 ): Promise<string[]> {
   const rows = await sequelize.query<{ family_id: string }>(
-    `UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = :reason
-      WHERE user_id = :userId AND revoked_at IS NULL RETURNING family_id`,
-    { replacements: { userId, reason }, type: QueryTypes.SELECT, transaction: t },
+    `UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $reason
+      WHERE user_id = $userId AND revoked_at IS NULL RETURNING family_id`,
+    { bind: { userId, reason }, type: QueryTypes.SELECT, transaction: t },
   );
   return [...new Set(rows.map((r) => r.family_id))];
 }
@@ -351,8 +385,8 @@ export async function isLiveSession(
 ): Promise<boolean> {
   const [row] = await sequelize.query<{ total: number; revoked: number }>(
     `SELECT count(*)::int AS total, count(revoked_at)::int AS revoked FROM refresh_tokens
-      WHERE family_id = CAST(:familyId AS uuid) AND user_id = :userId`,
-    { replacements: { userId, familyId }, type: QueryTypes.SELECT },
+      WHERE family_id = CAST($familyId AS uuid) AND user_id = $userId`,
+    { bind: { userId, familyId }, type: QueryTypes.SELECT },
   );
   return !!row && row.total > 0 && row.revoked === 0;
 }

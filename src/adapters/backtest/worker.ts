@@ -34,15 +34,22 @@ port.on("message", (msg: WorkerRequest) => {
       report: JSON.stringify(result),
       info: result.info,
     } satisfies WorkerResponse);
-  } catch (err: any) {
+  } catch (caught) {
+    const err = (caught ?? {}) as {
+      name?: string;
+      code?: string;
+      message?: string;
+      details?: unknown;
+      issues?: unknown;
+    };
     port.postMessage({
       jobId,
       type: "error",
       error: {
-        name: err?.name,
-        code: err?.code,
-        message: err?.message ?? String(err),
-        details: err?.details ?? err?.issues,
+        name: err.name,
+        code: err.code,
+        message: err.message ?? String(caught),
+        details: err.details ?? err.issues,
       },
     } satisfies WorkerResponse);
   }

@@ -30,17 +30,17 @@ export function createCcxtBinance(
   // options only when they are plain objects of its own realm, which Jest's sandbox objects are not.
   const ccxt = ccxtModule();
   const ex = new ccxt.pro.binance();
-  const anyEx = ex as any;
-  if (creds.apiKey !== undefined) anyEx.apiKey = creds.apiKey;
-  if (creds.secret !== undefined) anyEx.secret = creds.secret;
-  anyEx.enableRateLimit = opts.enableRateLimit ?? false;
-  anyEx.timeout = opts.timeoutMs ?? 10_000;
-  anyEx.options.fetchMarkets = { ...(anyEx.options.fetchMarkets ?? {}), types: ["spot"] };
-  anyEx.options.fetchCurrencies = false;
-  anyEx.options.fetchMargins = false;
-  anyEx.options.adjustForTimeDifference = false;
-  anyEx.options.fetchOpenOrders = { ...(anyEx.options.fetchOpenOrders ?? {}), warnWithoutSymbol: false };
-  const api = (ex as any).urls.api as Record<string, any>;
+  if (creds.apiKey !== undefined) ex.apiKey = creds.apiKey;
+  if (creds.secret !== undefined) ex.secret = creds.secret;
+  ex.enableRateLimit = opts.enableRateLimit ?? false;
+  ex.timeout = opts.timeoutMs ?? 10_000;
+  ex.options.fetchMarkets = { ...(ex.options.fetchMarkets ?? {}), types: ["spot"] };
+  ex.options.fetchCurrencies = false;
+  ex.options.fetchMargins = false;
+  ex.options.adjustForTimeDifference = false;
+  ex.options.fetchOpenOrders = { ...(ex.options.fetchOpenOrders ?? {}), warnWithoutSymbol: false };
+  // ccxt leaves its URL table untyped; binance's has string leaves and nested maps under `ws`
+  const api: Record<string, string | Record<string, string> | undefined> = ex.urls.api;
   const rest = endpoints.restBase;
   // overwrite, never delete: ccxt's sign() throws NotSupported for a missing key
   api.public = `${rest}/api/v3`;
@@ -48,22 +48,15 @@ export function createCcxtBinance(
   api.v1 = `${rest}/api/v1`;
   for (const k of ["sapi", "sapiV2", "sapiV3", "sapiV4"])
     if (k in api) api[k] = `${rest}/sapi/${k === "sapi" ? "v1" : k.slice(4).toLowerCase()}`;
-  if (api.ws) {
-    api.ws.spot = `${endpoints.wsBase}/ws`;
-    api.ws.margin = `${endpoints.wsBase}/ws`;
-    if (endpoints.kind === "sim" && api.ws["ws-api"]) api.ws["ws-api"].spot = `${endpoints.wsBase}/ws-api/v3`;
-    if (endpoints.kind === "binance-testnet" && api.ws["ws-api"])
-      api.ws["ws-api"].spot = "wss://ws-api.testnet.binance.vision/ws-api/v3";
+  const ws = api.ws as Record<string, string | Record<string, string>> | undefined;
+  if (ws) {
+    ws.spot = `${endpoints.wsBase}/ws`;
+    ws.margin = `${endpoints.wsBase}/ws`;
+    const wsApi = ws["ws-api"] as Record<string, string> | undefined;
+    if (endpoints.kind === "sim" && wsApi) wsApi.spot = `${endpoints.wsBase}/ws-api/v3`;
+    if (endpoints.kind === "binance-testnet" && wsApi)
+      wsApi.spot = "wss://ws-api.testnet.binance.vision/ws-api/v3";
   }
-  (ex as any).enableLastResponseHeaders = true;
+  ex.enableLastResponseHeaders = true;
   return ex;
-}
-
-/** ccxt.pro needs its proxy agent loaded before the first watch* on a plain ws:// URL. */
-export async function prepareForWatch(ex: CcxtBinance): Promise<void> {
-  await (ex as any).loadHttpProxyAgent?.();
-}
-
-export async function closeCcxt(ex: CcxtBinance): Promise<void> {
-  await (ex as any).close?.().catch(() => {});
 }

@@ -3,7 +3,7 @@
 // (parsed by the configuration module; `env` arguments default to the process environment).
 import { EXCHANGE_KINDS, exchangeConfig, type ExchangeKind } from "../config";
 
-export { EXCHANGE_KINDS, type ExchangeKind };
+export type { ExchangeKind };
 
 export interface ExchangeEndpoints {
   kind: ExchangeKind;
@@ -55,9 +55,4 @@ export function endpointsFor(
     restBase: overrides.restUrl ? rootOf(overrides.restUrl) : d.restBase,
     wsBase: overrides.wsUrl ? rootOf(overrides.wsUrl) : d.wsBase,
   };
-}
-
-/** The exchange this process uses by default (EXCHANGE unset → the simulator). */
-export function defaultEndpoints(env?: NodeJS.ProcessEnv): ExchangeEndpoints {
-  return endpointsFor(exchangeConfig(env).kind, {}, env);
 }

@@ -3,10 +3,11 @@
 // Binance tells us through GET /sapi/v1/account/apiRestrictions; any error or incomplete answer
 // rejects the key (fail closed). The ccxt instance lives only inside one call, is never logged
 // and never verbose, so the secret cannot leak through it.
+import type * as Ccxt from "ccxt";
 import { simUrl as configuredSimUrl } from "./config";
 
 /** ccxt is loaded on first use: it is large, and only key checks need it in this process. */
-function loadCcxt(): any {
+function loadCcxt(): typeof Ccxt {
   return require("ccxt");
 }
 
@@ -81,22 +82,41 @@ export interface ValidationOptions {
 
 /** The two implicit ccxt calls we need, so tests can substitute them. */
 export interface ExchangeClient {
-  privateGetAccount(params?: Record<string, unknown>): Promise<any>;
-  sapiGetAccountApiRestrictions?(params?: Record<string, unknown>): Promise<any>;
+  privateGetAccount(params?: Record<string, unknown>): Promise<unknown>;
+  sapiGetAccountApiRestrictions?(params?: Record<string, unknown>): Promise<unknown>;
 }
 
-/** SIM_URL, or the simulator's default address on this host (SIM_PORT). */
-export function defaultSimUrl(env?: NodeJS.ProcessEnv): string {
-  return configuredSimUrl(env);
+/** What createCcxtClient sets on a ccxt binance instance (tests may build one in another realm). */
+interface CcxtKeyClient extends ExchangeClient {
+  setSandboxMode(enabled: boolean): void;
+  urls: { api: Record<string, unknown> };
+}
+
+/** The fields of GET /api/v3/account that decide; their types are checked before use. */
+interface AccountAnswer {
+  canTrade?: unknown;
+  permissions?: unknown;
+}
+
+/** The fields of GET /sapi/v1/account/apiRestrictions that decide; their types are checked before use. */
+interface RestrictionsAnswer {
+  enableWithdrawals?: unknown;
+  enableInternalTransfer?: unknown;
+  permitsUniversalTransfer?: unknown;
+  ipRestrict?: unknown;
+  enableMargin?: unknown;
+  enableFutures?: unknown;
+  enableSpotAndMarginTrading?: unknown;
 }
 
 export function createCcxtClient(
   exchange: KeyExchange,
   creds: { apiKey: string; secret: string },
   opts: { simUrl: string; timeoutMs: number },
-  construct: (config: Record<string, unknown>) => any = (config) => new (loadCcxt().binance)(config),
+  construct: (config: Record<string, unknown>) => CcxtKeyClient = (config) =>
+    new (loadCcxt().binance)(config),
 ): ExchangeClient {
-  const ex: any = construct({
+  const ex = construct({
     apiKey: creds.apiKey,
     secret: creds.secret,
     timeout: opts.timeoutMs,
@@ -113,16 +133,16 @@ export function createCcxtClient(
     ex.setSandboxMode(true);
   } else if (exchange === "sim") {
     const base = opts.simUrl;
+    const api = ex.urls.api;
     // every REST family points at the simulator, so a stray call fails locally, never on the internet
-    for (const k of Object.keys(ex.urls.api))
-      if (typeof ex.urls.api[k] === "string") ex.urls.api[k] = `${base}/unsupported/${k}`;
-    for (const v of ["V2", "V3", "V4"]) ex.urls.api[`sapi${v}`] = `${base}/sapi/${v.toLowerCase()}`;
-    ex.urls.api.public = `${base}/api/v3`;
-    ex.urls.api.private = `${base}/api/v3`;
-    ex.urls.api.v1 = `${base}/api/v1`;
-    ex.urls.api.sapi = `${base}/sapi/v1`;
+    for (const k of Object.keys(api)) if (typeof api[k] === "string") api[k] = `${base}/unsupported/${k}`;
+    for (const v of ["V2", "V3", "V4"]) api[`sapi${v}`] = `${base}/sapi/${v.toLowerCase()}`;
+    api.public = `${base}/api/v3`;
+    api.private = `${base}/api/v3`;
+    api.v1 = `${base}/api/v1`;
+    api.sapi = `${base}/sapi/v1`;
   }
-  return ex as ExchangeClient;
+  return ex;
 }
 
 /** ccxt error classes by name along the prototype chain (works whichever copy of ccxt threw). */
@@ -149,7 +169,8 @@ function classifyError(e: unknown): KeyRejection {
 const bool = (v: unknown): boolean | null => (typeof v === "boolean" ? v : null);
 
 /** Decides from the two raw Binance answers; pure, so the whole matrix is unit-testable. */
-export function assessKey(exchange: KeyExchange, account: any, restrictions: any | undefined): KeyCheck {
+export function assessKey(exchange: KeyExchange, answer: unknown, restrictions: unknown): KeyCheck {
+  const account = answer as AccountAnswer | null | undefined;
   if (!account || typeof account !== "object" || typeof account.canTrade !== "boolean") {
     return {
       ok: false,
@@ -159,7 +180,7 @@ export function assessKey(exchange: KeyExchange, account: any, restrictions: any
     };
   }
   const accountPermissions: string[] = Array.isArray(account.permissions)
-    ? account.permissions.filter((p: unknown) => typeof p === "string")
+    ? account.permissions.filter((p: unknown): p is string => typeof p === "string")
     : [];
   const permissions: KeyPermissions = {
     spotTrading: account.canTrade === true,
@@ -183,7 +204,7 @@ export function assessKey(exchange: KeyExchange, account: any, restrictions: any
   if (exchange !== "binance-testnet") {
     // The testnet has no /sapi at all and cannot move funds; everywhere else the key-level
     // restrictions are mandatory.
-    const r = restrictions;
+    const r = restrictions as RestrictionsAnswer | null | undefined;
     if (!r || typeof r !== "object") return reject("unexpected_response");
     permissions.withdrawals = bool(r.enableWithdrawals);
     permissions.internalTransfer = bool(r.enableInternalTransfer);
@@ -217,7 +238,7 @@ export async function validateExchangeKey(
   input: { exchange: KeyExchange; apiKey: string; apiSecret: string },
   opts: ValidationOptions = {},
 ): Promise<KeyCheck> {
-  const simUrl = opts.simUrl ?? defaultSimUrl();
+  const simUrl = opts.simUrl ?? configuredSimUrl();
   const timeoutMs = opts.timeoutMs ?? 6000;
   let client: ExchangeClient;
   try {
@@ -234,14 +255,14 @@ export async function validateExchangeKey(
       permissions: null,
     };
   }
-  let account: any;
+  let account: unknown;
   try {
     account = await client.privateGetAccount({ omitZeroBalances: true });
   } catch (e) {
     const reason = classifyError(e);
     return { ok: false, reason, message: REJECTION_MESSAGES[reason], permissions: null };
   }
-  let restrictions: any;
+  let restrictions: unknown;
   if (input.exchange !== "binance-testnet") {
     try {
       if (typeof client.sapiGetAccountApiRestrictions !== "function") throw new Error("no apiRestrictions");

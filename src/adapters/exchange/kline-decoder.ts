@@ -33,18 +33,50 @@ export function parseKlineStreamName(name: string): { symbol: string; interval: 
   return m ? { symbol: m[1].toUpperCase(), interval: m[2] } : undefined;
 }
 
+/** A kline payload (`k`) as Binance sends it; field types are the exchange's, not checked here. */
+interface RawKline {
+  t?: number;
+  T: number;
+  s?: string;
+  i: string;
+  x?: boolean;
+  o: string;
+  h: string;
+  l: string;
+  c: string;
+  v: string;
+  q: string;
+  n: number;
+  V: string;
+  Q: string;
+}
+
+/** Any frame of the stream: an event (maybe wrapped in {stream, data}) or a reply to a request. */
+interface RawFrame {
+  stream?: unknown;
+  data?: RawFrame;
+  id: number | string | null;
+  result?: unknown;
+  error?: { code: number; msg: string } | null;
+  e?: unknown;
+  E: number;
+  s?: string;
+  k?: RawKline;
+}
+
 const OTHER: StreamMessage = { type: "other" };
 const SHUTDOWN: StreamMessage = { type: "shutdown" };
 
 export function decodeStreamFrame(text: string): StreamMessage {
-  let msg: any;
+  let parsed: unknown;
   try {
-    msg = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     return OTHER;
   }
-  if (msg === null || typeof msg !== "object") return OTHER;
-  let data = msg;
+  if (parsed === null || typeof parsed !== "object") return OTHER;
+  const msg = parsed as RawFrame;
+  let data: RawFrame | undefined = msg;
   if (typeof msg.stream === "string" && msg.data !== undefined) data = msg.data;
   else if ("id" in msg && ("result" in msg || "error" in msg)) {
     return { type: "reply", id: msg.id, result: msg.result, error: msg.error ?? undefined };
@@ -53,7 +85,7 @@ export function decodeStreamFrame(text: string): StreamMessage {
   if (e === "kline") {
     const k = data.k;
     if (!k || typeof k.t !== "number") return OTHER;
-    const symbol: string = k.s ?? data.s;
+    const symbol = (k.s ?? data.s) as string;
     const interval: string = k.i;
     return {
       type: "kline",

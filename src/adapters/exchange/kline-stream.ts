@@ -26,7 +26,7 @@ export interface KlineStreamOptions {
   controlIntervalMs?: number;
   /** a SUBSCRIBE without reply for this long means the connection is broken */
   ackTimeoutMs?: number;
-  log?: { info(...a: any[]): void; warn(...a: any[]): void; debug(...a: any[]): void };
+  log?: { info(...a: unknown[]): void; warn(...a: unknown[]): void; debug(...a: unknown[]): void };
   random?: () => number;
 }
 

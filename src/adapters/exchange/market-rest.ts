@@ -58,6 +58,23 @@ export const MAX_KLINES_PER_REQUEST = 1000;
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The parts of GET /api/v3/exchangeInfo read here. */
+interface ExchangeInfoAnswer {
+  symbols?: {
+    symbol: string;
+    status: string;
+    baseAsset: string;
+    quoteAsset: string;
+    filters?: { filterType: string; tickSize?: string; stepSize?: string; minNotional?: string }[];
+  }[];
+  rateLimits?: {
+    rateLimitType: string;
+    interval: string;
+    intervalNum: number | string;
+    limit: number | string;
+  }[];
+}
+
 export class MarketRest {
   readonly endpoints: ExchangeEndpoints;
   readonly governor: WeightGovernor;
@@ -98,10 +115,12 @@ export class MarketRest {
   }
 
   private async loadInfo(): Promise<Map<string, ExchangeSymbol>> {
-    const body: any = await this.call(WEIGHTS.exchangeInfo, () => (this.ex as any).publicGetExchangeInfo());
+    const body: ExchangeInfoAnswer | undefined = await this.call(WEIGHTS.exchangeInfo, () =>
+      this.ex.publicGetExchangeInfo(),
+    );
     const out = new Map<string, ExchangeSymbol>();
     for (const s of body?.symbols ?? []) {
-      const f = (type: string) => (s.filters ?? []).find((x: any) => x.filterType === type);
+      const f = (type: string) => (s.filters ?? []).find((x) => x.filterType === type);
       out.set(s.symbol, {
         symbol: s.symbol,
         status: s.status,
@@ -113,8 +132,7 @@ export class MarketRest {
       });
     }
     const weight = (body?.rateLimits ?? []).find(
-      (r: any) =>
-        r.rateLimitType === "REQUEST_WEIGHT" && r.interval === "MINUTE" && Number(r.intervalNum) === 1,
+      (r) => r.rateLimitType === "REQUEST_WEIGHT" && r.interval === "MINUTE" && Number(r.intervalNum) === 1,
     );
     if (weight) this.governor.setLimit(Number(weight.limit));
     this.info = { at: Date.now(), symbols: out };
@@ -123,7 +141,9 @@ export class MarketRest {
 
   /** Exchange clock (epoch ms). */
   async serverTime(): Promise<number> {
-    const body: any = await this.call(WEIGHTS.time, () => (this.ex as any).publicGetTime());
+    const body: { serverTime?: number | string } = await this.call(WEIGHTS.time, () =>
+      this.ex.publicGetTime(),
+    );
     return Number(body.serverTime);
   }
 
@@ -133,7 +153,7 @@ export class MarketRest {
     const params: Record<string, string | number> = { symbol: q.symbol, interval: q.interval, limit };
     if (q.startTime !== undefined) params.startTime = q.startTime;
     if (q.endTime !== undefined) params.endTime = q.endTime;
-    const rows: any = await this.call(WEIGHTS.klines, () => (this.ex as any).publicGetKlines(params));
+    const rows: unknown = await this.call(WEIGHTS.klines, () => this.ex.publicGetKlines(params));
     if (!Array.isArray(rows))
       throw new AuraError(
         "EXCHANGE_UNAVAILABLE",
@@ -198,10 +218,10 @@ export class MarketRest {
       this.counters.requests++;
       try {
         const res = await fn();
-        this.governor.record((this.ex as any).last_response_headers);
+        this.governor.record(this.ex.last_response_headers);
         return res;
       } catch (raw) {
-        const headers = (this.ex as any).last_response_headers;
+        const headers = this.ex.last_response_headers;
         this.governor.record(headers);
         this.counters.failures++;
         const err = translateExchangeError(raw, { idempotent: true, headers });

@@ -39,10 +39,10 @@ export interface FeedOptions {
   /** a disconnected stream counts as degraded after this long (reconnects inside it are routine) */
   degradedAfterMs?: number;
   log?: {
-    info(...a: any[]): void;
-    warn(...a: any[]): void;
-    debug(...a: any[]): void;
-    error(...a: any[]): void;
+    info(...a: unknown[]): void;
+    warn(...a: unknown[]): void;
+    debug(...a: unknown[]): void;
+    error(...a: unknown[]): void;
   };
 }
 
@@ -194,9 +194,9 @@ export class MarketFeed {
       const rows = await this.o.rest.klines({ symbol, interval, limit: 2 });
       // the newest row may still be forming; the one before it is closed
       return rows.length >= 2 ? rows[rows.length - 2].openTime : undefined;
-    } catch (e: any) {
+    } catch (e) {
       this.log.warn(
-        { symbol, interval, err: e.message },
+        { symbol, interval, err: (e as Error).message },
         "could not read the newest candle; the series starts at the first live candle",
       );
       return undefined;
@@ -391,11 +391,11 @@ export class MarketFeed {
         "back-fill answered",
       );
       this.run(s, tracker.backfilled(req, rows));
-    } catch (e: any) {
+    } catch (e) {
       if (s.stopped || tracker !== s.tracker) return;
-      s.lastError = `back-fill failed: ${e.message}`;
+      s.lastError = `back-fill failed: ${(e as Error).message}`;
       this.log.warn(
-        { symbol: s.symbol, interval: s.interval, attempt: req.attempt, err: e.message },
+        { symbol: s.symbol, interval: s.interval, attempt: req.attempt, err: (e as Error).message },
         "back-fill request failed; retrying with backoff",
       );
       this.run(s, tracker.backfillFailed(req));

@@ -59,7 +59,7 @@ export interface HistoryDeps {
   livePublished(symbol: string, interval: string): number | undefined;
   /** makes buffered live writes visible to database reads */
   flushWrites?(): Promise<void>;
-  log?: { warn(...a: any[]): void };
+  log?: { warn(...a: unknown[]): void };
 }
 
 interface Window {
@@ -147,20 +147,20 @@ export class CandleHistory {
       if (fetched.length) {
         try {
           await this.d.store.insert(symbol, interval, fetched);
-        } catch (e: any) {
+        } catch (e) {
           this.d.log?.warn(
-            { symbol, interval, err: e.message },
+            { symbol, interval, err: (e as Error).message },
             "could not store klines fetched for a history read",
           );
         }
       }
       return out(clip(merge(fetched, stored), w, limit), "exchange");
-    } catch (e: any) {
+    } catch (e) {
       if (w.lo === undefined && w.hi === undefined) {
         stored = await this.d.store.range(symbol, interval, { limit, pick: "desc" });
       }
       this.d.log?.warn(
-        { symbol, interval, err: e.message },
+        { symbol, interval, err: (e as Error).message },
         "exchange unavailable for a history read; answering from the database",
       );
       return out(stored, "database", false);

@@ -4,6 +4,7 @@
 // array parameter per column (INSERT … SELECT FROM unnest(…)); bulk batches (imports, the bundled
 // history) are streamed with COPY into a session temp table and moved over with one
 // INSERT … SELECT, which runs at several times the speed of any parameterised INSERT.
+import type { ClientBase, Connection } from "pg";
 import { QueryTypes, type Sequelize } from "sequelize";
 import type { MarketCandle } from "../../core/market/events";
 
@@ -28,15 +29,21 @@ const COLUMNS =
 const DECIMAL_RE = /^-?[0-9]+(\.[0-9]+)?$/;
 const NAME_RE = /^[A-Za-z0-9]{1,32}$/;
 
+/** The COPY messages of pg's protocol connection, which its typings leave out. */
+interface CopyInConnection {
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+}
+
 /** COPY … FROM STDIN through pg's query-submittable interface (no extra package needed). */
-function copyFrom(client: any, sql: string, chunks: Buffer[]): Promise<void> {
+function copyFrom(client: ClientBase, sql: string, chunks: Buffer[]): Promise<void> {
   return new Promise((resolve, reject) => {
     let failed: Error | undefined;
     client.query({
-      submit(connection: any) {
+      submit(connection: Connection) {
         connection.query(sql);
       },
-      handleCopyInResponse(connection: any) {
+      handleCopyInResponse(connection: CopyInConnection) {
         for (const c of chunks) connection.sendCopyFromChunk(c);
         connection.endCopyFrom();
       },
@@ -108,7 +115,22 @@ const SELECT_COLS = `open_time, close_time, open::numeric(38,8)::text AS open, h
   quote_volume::numeric(38,8)::text AS quote_volume, trades, taker_buy_base::numeric(38,8)::text AS taker_buy_base,
   taker_buy_quote::numeric(38,8)::text AS taker_buy_quote`;
 
-function toCandle(r: any): MarketCandle {
+/** A row of SELECT_COLS: bigint and integer columns may come back as strings. */
+interface KlineRow {
+  open_time: string | number;
+  close_time: string | number;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quote_volume: string;
+  trades: string | number;
+  taker_buy_base: string;
+  taker_buy_quote: string;
+}
+
+function toCandle(r: KlineRow): MarketCandle {
   return {
     openTime: Number(r.open_time),
     closeTime: Number(r.close_time),
@@ -144,8 +166,9 @@ export class KlineStore {
     interval: string,
     candles: readonly MarketCandle[],
   ): Promise<number> {
-    const cm = (this.sequelize as any).connectionManager;
-    const conn = await cm.getConnection({ type: "write" });
+    const cm = this.sequelize.connectionManager;
+    // the postgres dialect hands out pg clients; sequelize types them only as `object`
+    const conn = (await cm.getConnection({ type: "write" })) as ClientBase;
     let inserted = 0;
     const tx = async <T>(fn: () => Promise<T>): Promise<T> => {
       await conn.query("BEGIN");
@@ -173,11 +196,11 @@ export class KlineStore {
             `SELECT 1 FROM klines WHERE symbol = $1 AND interval = $2 AND open_time BETWEEN $3 AND $4 LIMIT 1`,
             [symbol, interval, lo, hi],
           );
-          if (seen.rowCount > 0) return false;
+          if ((seen.rowCount ?? 0) > 0) return false;
           await copyFrom(conn, `COPY klines (${COLUMNS}) FROM STDIN`, chunks);
           return true;
-        }).catch((e: any) => {
-          if (e?.code === "23505") return false;
+        }).catch((e: unknown) => {
+          if ((e as { code?: string } | undefined)?.code === "23505") return false;
           throw e;
         });
         if (direct) {
@@ -225,10 +248,11 @@ export class KlineStore {
         cols[9][j] = c.takerBuyBase ?? "0";
         cols[10][j] = c.takerBuyQuote ?? "0";
       }
-      const [, meta]: any = await this.sequelize.query(INSERT_SQL, {
+      // a RAW query answers [rows, result]; with pg the result is its QueryResult (or a bare count)
+      const [, meta] = (await this.sequelize.query(INSERT_SQL, {
         bind: [symbol, interval, ...cols],
         type: QueryTypes.RAW,
-      });
+      })) as [unknown, number | { rowCount?: number | null } | undefined];
       inserted += typeof meta === "number" ? meta : typeof meta?.rowCount === "number" ? meta.rowCount : 0;
     }
     return inserted;
@@ -249,7 +273,7 @@ export class KlineStore {
     bind.push(q.limit);
     const inner = `SELECT ${SELECT_COLS} FROM klines WHERE ${where.join(" AND ")} ORDER BY open_time ${q.pick === "asc" ? "ASC" : "DESC"} LIMIT $${bind.length}`;
     const sql = q.pick === "asc" ? inner : `SELECT * FROM (${inner}) t ORDER BY open_time ASC`;
-    const rows = await this.sequelize.query(sql, { bind, type: QueryTypes.SELECT });
+    const rows = await this.sequelize.query<KlineRow>(sql, { bind, type: QueryTypes.SELECT });
     return rows.map(toCandle);
   }
 
@@ -260,7 +284,7 @@ export class KlineStore {
     from?: number,
     to?: number,
   ): Promise<number | undefined> {
-    const rows: any[] = await this.sequelize.query(
+    const rows = await this.sequelize.query<{ t: string | number | null }>(
       `SELECT max(open_time) AS t FROM klines WHERE symbol = $1 AND interval = $2 AND open_time >= $3 AND open_time <= $4`,
       { bind: [symbol, interval, from ?? 0, to ?? Number.MAX_SAFE_INTEGER], type: QueryTypes.SELECT },
     );
@@ -268,7 +292,7 @@ export class KlineStore {
   }
 
   async count(symbol: string, interval: string, from: number, to: number): Promise<number> {
-    const rows: any[] = await this.sequelize.query(
+    const rows = await this.sequelize.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM klines WHERE symbol = $1 AND interval = $2 AND open_time >= $3 AND open_time <= $4`,
       { bind: [symbol, interval, from, to], type: QueryTypes.SELECT },
     );
@@ -287,7 +311,7 @@ export class KlineStore {
     from: number,
     to: number,
   ): Promise<{ from: number; to: number }[]> {
-    const rows: any[] = await this.sequelize.query(
+    const rows = await this.sequelize.query<{ a: string | number; b: string | number }>(
       `SELECT open_time AS a, nxt AS b FROM (
          SELECT open_time, lead(open_time) OVER (ORDER BY open_time) AS nxt
          FROM klines WHERE symbol = $1 AND interval = $2 AND open_time >= $3 AND open_time <= $4) t
@@ -301,7 +325,13 @@ export class KlineStore {
   async series(): Promise<
     { symbol: string; interval: string; first: number; last: number; count: number }[]
   > {
-    const rows: any[] = await this.sequelize.query(
+    const rows = await this.sequelize.query<{
+      symbol: string;
+      interval: string;
+      first: string | number;
+      last: string | number;
+      n: number;
+    }>(
       `SELECT symbol, interval, min(open_time) AS first, max(open_time) AS last, count(*)::int AS n FROM klines GROUP BY symbol, interval ORDER BY symbol, interval`,
       { type: QueryTypes.SELECT },
     );
@@ -394,8 +424,8 @@ export class BatchedKlineWriter {
         try {
           await this.store.insert(b.symbol, b.interval, b.rows);
           this.written += b.rows.length;
-        } catch (e: any) {
-          this.opts.onError?.(e, b.rows.length);
+        } catch (e) {
+          this.opts.onError?.(e as Error, b.rows.length);
           const key = `${b.symbol}:${b.interval}`;
           const cur = this.buf.get(key);
           this.buf.set(key, { ...b, rows: cur ? [...b.rows, ...cur.rows] : b.rows });

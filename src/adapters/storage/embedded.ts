@@ -158,8 +158,8 @@ async function ensureDatabase(port: number, creds: Credentials): Promise<void> {
   try {
     const r = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [creds.database]);
     if (r.rowCount === 0) await client.query(`CREATE DATABASE "${creds.database}"`);
-  } catch (e: any) {
-    if (e.code !== "42P04") throw e; // created concurrently by another process
+  } catch (e) {
+    if ((e as { code?: string }).code !== "42P04") throw e; // created concurrently by another process
   } finally {
     await client.end();
   }
@@ -190,9 +190,9 @@ export async function startEmbeddedPostgres(
     try {
       await execFileAsync(bins.pg_ctl, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "30"], runAs);
       log(`stopped embedded PostgreSQL (pid ${running.pid})`, "info");
-    } catch (e: any) {
+    } catch (e) {
       // a server stopped by someone else meanwhile is the outcome we wanted
-      if (runningServer(pgDir)) log(`stopping embedded PostgreSQL: ${e.message}`, "info");
+      if (runningServer(pgDir)) log(`stopping embedded PostgreSQL: ${(e as Error).message}`, "info");
     }
   };
 
@@ -294,14 +294,16 @@ export async function startEmbeddedPostgres(
         await ensureDatabase(port, creds);
         log(`embedded PostgreSQL listening on 127.0.0.1:${port}`, "info");
         return { port, startedByUs: true, adopted: false };
-      } catch (err: any) {
+      } catch (err) {
         // The port may have been taken meanwhile, or a server not started through AURA (or by an
         // older version that keeps no registrations) may be shutting down: look again.
         if (attempt === 4) {
           const tail = fs.existsSync(logFile)
             ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n")
             : "";
-          throw new Error(`could not start embedded PostgreSQL in ${pgDir}: ${err.message}\n${tail}`);
+          throw new Error(
+            `could not start embedded PostgreSQL in ${pgDir}: ${(err as Error).message}\n${tail}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
       }

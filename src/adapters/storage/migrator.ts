@@ -1,5 +1,6 @@
 // Versioned schema migrations (umzug), run at start and by `aura migrate`. A PostgreSQL advisory
 // lock serialises pods that start together so only one applies a migration.
+import type { ClientBase } from "pg";
 import type { QueryInterface, Sequelize } from "sequelize";
 import { SequelizeStorage, Umzug } from "umzug";
 
@@ -39,13 +40,14 @@ export function createMigrator(sequelize: Sequelize, log: (msg: string) => void 
 
 async function withLock<T>(sequelize: Sequelize, fn: () => Promise<T>): Promise<T> {
   // A session-level lock needs one dedicated connection for lock and unlock.
-  const conn = await (sequelize.connectionManager as any).getConnection({ type: "write" });
+  // the postgres dialect hands out pg clients; sequelize types them only as `object`
+  const conn = (await sequelize.connectionManager.getConnection({ type: "write" })) as ClientBase;
   try {
     await conn.query(`SELECT pg_advisory_lock(${LOCK_KEY})`);
     return await fn();
   } finally {
     await conn.query(`SELECT pg_advisory_unlock(${LOCK_KEY})`).catch(() => {});
-    (sequelize.connectionManager as any).releaseConnection(conn);
+    sequelize.connectionManager.releaseConnection(conn);
   }
 }
 

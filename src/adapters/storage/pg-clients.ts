@@ -38,8 +38,8 @@ export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (e: any) {
-    return e.code === "EPERM";
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -110,9 +110,16 @@ export function isLive(id: ProcessIdentity, probe: ProcessProbe = systemProbe): 
   return now === undefined || now === id.start;
 }
 
-function readJson(file: string): any {
+/** A registration or lock file as this module writes it; read back unchecked, so any field may be off. */
+interface RecordFile {
+  pid?: unknown;
+  start?: unknown;
+  token?: unknown;
+}
+
+function readJson(file: string): RecordFile | undefined {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8"));
+    return JSON.parse(fs.readFileSync(file, "utf8")) as RecordFile;
   } catch {
     return undefined;
   }
@@ -147,8 +154,8 @@ export function liveClients(
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch (e: any) {
-    if (e.code === "ENOENT") return [];
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
   }
   const live: Registration[] = [];
@@ -203,18 +210,19 @@ export async function withLock<T>(
       try {
         fs.linkSync(mine, lock);
         break;
-      } catch (e: any) {
-        if (e.code !== "EEXIST") throw e;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       }
       const holder = readJson(lock);
       if (holder === undefined && !fs.existsSync(lock)) continue; // released meanwhile
-      // an unreadable lock cannot name a live holder: it is handled like a stale one
-      if (holder === undefined || !isLive(holder, probe)) {
+      // an unreadable lock cannot name a live holder: it is handled like a stale one (and so is a
+      // record without a usable pid, which isLive rejects)
+      if (holder === undefined || !isLive(holder as ProcessIdentity, probe)) {
         const aside = path.join(dir, `.stale-${process.pid}-${token}`);
         try {
           fs.renameSync(lock, aside);
-        } catch (e: any) {
-          if (e.code === "ENOENT") continue;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
           throw e;
         }
         const moved = readJson(aside);

@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const broker = new ServiceBroker(
         brokerConfig({
           nodeID: env.nodeId ?? `operator-${process.pid}`,
-          replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands } as any,
+          replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands },
         }),
       );
       await broker.start();

@@ -1,7 +1,6 @@
 // The market-data contract: candle shape and event payloads, defined once. Publishers
 // (services/market-data.service.ts) and consumers (strategy actors, the dashboard gateway) import
 // these types so a field rename is a compile error on both sides.
-import type { Candle } from "../model/candle";
 
 /**
  * One candle as the exchange reports it. Prices and volumes are the exchange's exact decimal
@@ -106,35 +105,5 @@ export function candleFromRow(row: RawKlineRow): MarketCandle {
     trades: row[8],
     takerBuyBase: row[9],
     takerBuyQuote: row[10],
-  };
-}
-
-export function candleToRow(c: MarketCandle): RawKlineRow {
-  return [
-    c.openTime,
-    c.open,
-    c.high,
-    c.low,
-    c.close,
-    c.volume,
-    c.closeTime,
-    c.quoteVolume,
-    c.trades,
-    c.takerBuyBase,
-    c.takerBuyQuote,
-    "0",
-  ];
-}
-
-/** The numeric view strategies and indicators use (floats are fine inside indicator math). */
-export function toCoreCandle(c: MarketCandle): Candle {
-  return {
-    openTime: c.openTime,
-    closeTime: c.closeTime,
-    open: Number(c.open),
-    high: Number(c.high),
-    low: Number(c.low),
-    close: Number(c.close),
-    volume: Number(c.volume),
   };
 }

@@ -72,16 +72,3 @@ export function candleAt(c: CandleColumns, i: number): Candle {
     volume: c.volume[i],
   };
 }
-
-export function sliceColumns(c: CandleColumns, start: number, end: number): CandleColumns {
-  return {
-    length: end - start,
-    openTime: c.openTime.subarray(start, end),
-    closeTime: c.closeTime.subarray(start, end),
-    open: c.open.subarray(start, end),
-    high: c.high.subarray(start, end),
-    low: c.low.subarray(start, end),
-    close: c.close.subarray(start, end),
-    volume: c.volume.subarray(start, end),
-  };
-}

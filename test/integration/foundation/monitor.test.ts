@@ -1,6 +1,7 @@
 // ERROR/FATAL log records end up in system_logs (secrets redacted); FATAL and failing health
 // checks raise `alert.raised`.
 import { QueryTypes } from "sequelize";
+import { REPL_CALLER } from "../../../src/runtime/repl-commands";
 import { startServices, type TestCluster } from "../../support/broker";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 
@@ -61,7 +62,11 @@ test("a FATAL log line raises a critical alert and is persisted", async () => {
     });
     return r.length ? true : undefined;
   });
-  const recent: any[] = await cluster.broker.call("monitor.recentLogs", { level: "fatal" });
+  const recent: any[] = await cluster.broker.call(
+    "monitor.recentLogs",
+    { level: "fatal" },
+    { caller: REPL_CALLER },
+  );
   expect(recent[0].message).toContain("invariant broken");
 });
 
@@ -70,11 +75,18 @@ test("a failing health check raises an alert naming the component", async () => 
   const original = svc.health;
   svc.health = () => ({ status: "down", details: { error: "simulated" } });
   try {
-    const report: any = await cluster.broker.call("monitor.checkHealth");
+    const report: any = await cluster.broker.call("monitor.checkHealth", {}, { caller: REPL_CALLER });
     expect(report.status).toBe("down");
     const alert = await waitFor(async () => alerts.find((a) => a.source === "health:monitor"));
     expect(alert.severity).toBe("critical");
   } finally {
     svc.health = original;
   }
+});
+
+test("the operator actions answer the REPL only", async () => {
+  await expect(cluster.broker.call("monitor.recentLogs", {})).rejects.toMatchObject({ code: 403 });
+  await expect(
+    cluster.broker.call("monitor.checkHealth", {}, { caller: "market-data" }),
+  ).rejects.toMatchObject({ code: 403 });
 });

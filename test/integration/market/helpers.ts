@@ -4,11 +4,17 @@
 import type { ServiceSchema } from "moleculer";
 import { candleFromRow, type MarketCandle, type RawKlineRow } from "../../../src/core/market/events";
 import { bundledSeries } from "../../../src/adapters/klines/files";
+import { REPL_CALLER } from "../../../src/runtime/repl-commands";
 import { createSimulator, type Simulator } from "../../../src/sim";
 import { startServices, type TestCluster } from "../../support/broker";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 
 export const H = 3_600_000;
+
+/** Call options for each audience of market-data's actions, as the services in a cluster pass them. */
+export const AS_STRATEGY = { caller: "strategy.test" };
+export const AS_OPERATOR = { caller: REPL_CALLER };
+export const AS_USER = { meta: { user: { id: 1, role: "user" } } };
 
 export interface Recorded {
   event: string;

@@ -2,7 +2,7 @@
 // GET /api/v1/market/klines and /market/symbols: correct candles from each source, real gaps not
 // invented, forming candles never returned, bad input answered with a clear 4xx.
 import { http, registerAndLogin, useTestSecrets, type Session } from "../security/helpers";
-import { H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
+import { AS_OPERATOR, AS_STRATEGY, AS_USER, H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
 
 jest.setTimeout(30_000);
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 const t = (iso: string) => Date.parse(iso);
 const call = (params: Record<string, unknown>) =>
-  env.cluster.broker.call("market-data.candles", params) as Promise<any>;
+  env.cluster.broker.call("market-data.candles", params, AS_USER) as Promise<any>;
 const get = (query: string) =>
   http(env.cluster.baseUrl, "GET", `/market/klines?${query}`, { token: user.accessToken });
 
@@ -68,11 +68,11 @@ test("the latest candles never include the one still forming", async () => {
 });
 
 test("a live series is served from the cache", async () => {
-  await env.cluster.broker.call("market-data.subscribe", {
-    symbol: "ETHUSDT",
-    interval: "1h",
-    subscriber: "history-test",
-  });
+  await env.cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "ETHUSDT", interval: "1h", subscriber: "history-test" },
+    AS_STRATEGY,
+  );
   env.sim.clock.advance({ candles: 3 });
   await env.until(() => env.closed("ETHUSDT").length === 3, "3 live ETHUSDT candles");
   const r = await call({ symbol: "ETHUSDT", interval: "1h", from: t("2023-03-25T00:00:00Z"), limit: 10 });
@@ -80,11 +80,11 @@ test("a live series is served from the cache", async () => {
   expect(r.candles).toEqual(env.closed("ETHUSDT"));
   const latest = await call({ symbol: "ETHUSDT", interval: "1h", limit: 2 });
   expect(latest).toMatchObject({ source: "cache", candles: env.closed("ETHUSDT").slice(1) });
-  await env.cluster.broker.call("market-data.unsubscribe", {
-    symbol: "ETHUSDT",
-    interval: "1h",
-    subscriber: "history-test",
-  });
+  await env.cluster.broker.call(
+    "market-data.unsubscribe",
+    { symbol: "ETHUSDT", interval: "1h", subscriber: "history-test" },
+    AS_STRATEGY,
+  );
 });
 
 test("GET /api/v1/market/klines and /market/symbols answer a signed-in user; without a token 401", async () => {
@@ -172,27 +172,50 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
       type: "VALIDATION_ERROR",
     });
     await expect(
-      env.cluster.broker.call("market-data.subscribe", {
-        symbol: "DOGEXYZ",
-        interval: "1h",
-        subscriber: "x",
-      }),
+      env.cluster.broker.call(
+        "market-data.subscribe",
+        { symbol: "DOGEXYZ", interval: "1h", subscriber: "x" },
+        AS_STRATEGY,
+      ),
     ).rejects.toMatchObject({ code: 404 });
     await expect(
-      env.cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h" }),
+      env.cluster.broker.call("market-data.subscribe", { symbol: "BTCUSDT", interval: "1h" }, AS_STRATEGY),
     ).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
     // the simulator replays 1h candles and cannot stream 1m ones: the exchange's refusal comes back
     await expect(
-      env.cluster.broker.call("market-data.subscribe", {
-        symbol: "BTCUSDT",
-        interval: "1m",
-        subscriber: "x",
-      }),
+      env.cluster.broker.call(
+        "market-data.subscribe",
+        { symbol: "BTCUSDT", interval: "1m", subscriber: "x" },
+        AS_STRATEGY,
+      ),
     ).rejects.toMatchObject({
       code: 400,
       type: "STREAM_REFUSED",
       message: expect.stringMatching(/cannot be replayed/),
     });
-    expect(await env.cluster.broker.call("market-data.subscriptions")).toEqual([]);
+    expect(await env.cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR)).toEqual([]);
   });
+});
+
+test("each action answers only its audience: users read history, strategies subscribe, operators list", async () => {
+  const series = { symbol: "BTCUSDT", interval: "1h", subscriber: "x" };
+  await expect(
+    env.cluster.broker.call("market-data.candles", { symbol: "BTCUSDT", interval: "1h" }),
+  ).rejects.toMatchObject({ code: 401 });
+  await expect(env.cluster.broker.call("market-data.symbols", {})).rejects.toMatchObject({ code: 401 });
+  for (const caller of [undefined, "api", "strategy", "strategies.1"]) {
+    await expect(env.cluster.broker.call("market-data.subscribe", series, { caller })).rejects.toMatchObject({
+      code: 403,
+    });
+  }
+  await expect(env.cluster.broker.call("market-data.unsubscribe", series)).rejects.toMatchObject({
+    code: 403,
+  });
+  await expect(env.cluster.broker.call("market-data.subscriptions", {}, AS_STRATEGY)).rejects.toMatchObject({
+    code: 403,
+  });
+  // any strategy actor, whatever its instance id
+  expect(
+    await env.cluster.broker.call("market-data.unsubscribe", series, { caller: "strategy.7f3a" }),
+  ).toMatchObject({ subscribers: 0 });
 });

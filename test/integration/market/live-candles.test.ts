@@ -2,7 +2,7 @@
 // candles, in order, equal to the replayed history; continuity across dropped connections and
 // across the real exchange gap of 2023-03-24 13:00; forming candles never published as closed;
 // one upstream stream per series however many subscribers.
-import { H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
+import { AS_OPERATOR, AS_STRATEGY, H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
 
 jest.setTimeout(30_000);
 
@@ -19,11 +19,11 @@ test("advancing 10 candles yields exactly 10 closed events per subscribed series
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
   for (const symbol of ["BTCUSDT", "ETHUSDT"]) {
-    const r: any = await cluster.broker.call("market-data.subscribe", {
-      symbol,
-      interval: "1h",
-      subscriber: "test",
-    });
+    const r: any = await cluster.broker.call(
+      "market-data.subscribe",
+      { symbol, interval: "1h", subscriber: "test" },
+      AS_STRATEGY,
+    );
     expect(r).toMatchObject({ symbol, interval: "1h", subscribers: 1, live: true });
   }
   sim.clock.advance({ candles: 10 });
@@ -38,7 +38,7 @@ test("advancing 10 candles yields exactly 10 closed events per subscribed series
     expect(got).toEqual(Array.from({ length: 10 }, (_, i) => bundled(symbol, start + i * H)));
   }
   // nothing else was published: the service's own count agrees after the stream went quiet
-  const subs: any[] = await cluster.broker.call("market-data.subscriptions");
+  const subs: any[] = await cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR);
   expect(subs.map((s) => [s.symbol, s.published, s.gaps])).toEqual([
     ["BTCUSDT", 10, 0],
     ["ETHUSDT", 10, 0],
@@ -49,11 +49,11 @@ test("advancing 10 candles yields exactly 10 closed events per subscribed series
 test("candles missed while the WebSocket was down are back-filled once each, in order, before newer ones", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 live candles");
 
@@ -77,11 +77,11 @@ test("candles missed while the WebSocket was down are back-filled once each, in 
 test("the real exchange gap of 2023-03-24 13:00 is reported as a gap, not invented, on a live stream", async () => {
   env = await startMarketEnv({ from: "2023-03-24T09:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   sim.clock.advance({ candles: 7 }); // to 16:00: 09, 10, 11, 12, (13 does not exist), 14, 15 close
   await env.until(() => env!.closed().length >= 6, "6 closed candles");
 
@@ -114,11 +114,11 @@ test("the real exchange gap of 2023-03-24 13:00 is reported as a gap, not invent
 test("a disconnect across the real gap: back-fill delivers every candle once and reports the missing hour", async () => {
   env = await startMarketEnv({ from: "2023-03-24T11:00:00Z" });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "11:00 live");
 
@@ -150,11 +150,11 @@ test("a disconnect across the real gap: back-fill delivers every candle once and
 test("forming candles reach market.candle.updated (throttled) but never market.candle.closed", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { updateThrottleMs: 60_000 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   sim.clock.advance({ ms: 50 * 60_000 }); // 50 minutes into the candle: a dozen intrabar pushes
   const sent = (sim.stats() as any).streamMessagesSent as number;
   expect(sent).toBeGreaterThan(3);
@@ -176,13 +176,17 @@ test("two subscribers share one upstream stream, re-subscribing does not double 
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
   const call = (action: string, subscriber: string) =>
-    cluster.broker.call(`market-data.${action}`, { symbol: "BTCUSDT", interval: "1h", subscriber });
+    cluster.broker.call(
+      `market-data.${action}`,
+      { symbol: "BTCUSDT", interval: "1h", subscriber },
+      AS_STRATEGY,
+    );
   expect(await call("subscribe", "strategy-a")).toMatchObject({ subscribers: 1 });
   expect(await call("subscribe", "strategy-b")).toMatchObject({ subscribers: 2 });
   // a restarted strategy subscribes again with the same id
   expect(await call("subscribe", "strategy-a")).toMatchObject({ subscribers: 2 });
   expect(sim.stats()).toMatchObject({ connections: { market: 1 }, streamSubscribers: 1 });
-  const subs: any[] = await cluster.broker.call("market-data.subscriptions");
+  const subs: any[] = await cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR);
   expect(subs).toEqual([
     expect.objectContaining({ symbol: "BTCUSDT", interval: "1h", subscribers: ["strategy-a", "strategy-b"] }),
   ]);
@@ -198,7 +202,7 @@ test("two subscribers share one upstream stream, re-subscribing does not double 
     "the upstream stream to close",
   );
   expect(env.service().stream.stats().wanted).toEqual([]);
-  expect(await cluster.broker.call("market-data.subscriptions")).toEqual([]);
+  expect(await cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR)).toEqual([]);
 
   // with nobody subscribed nothing is published
   sim.clock.advance({ candles: 1 });
@@ -210,11 +214,11 @@ test("two subscribers share one upstream stream, re-subscribing does not double 
 test("a silent stream is reported stale, the service turns degraded, and recovers when data flows again", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { staleAfterMs: 300 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   // step mode: the simulator sends nothing until the clock moves
   await env.until(() => env!.log.some((r) => r.event === "market.data.stale"), "market.data.stale", 5000);
   const stale = env.log.find((r) => r.event === "market.data.stale")!.payload;
@@ -236,11 +240,11 @@ test("a silent stream is reported stale, the service turns degraded, and recover
 test("before the connection age limit a fresh connection takes over without losing or repeating a candle", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z", settings: { maxConnectionAgeMs: 400 } });
   const { cluster, sim } = env;
-  await cluster.broker.call("market-data.subscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "test",
-  });
+  await cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "test" },
+    AS_STRATEGY,
+  );
   const stream = env.service().stream;
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "a candle on the first connection");
@@ -262,13 +266,13 @@ test("subscriptions held by a node that left the cluster are released", async ()
   await svc.addSubscriber("BTCUSDT", "1h", "strategy.on-node-x", "node-x");
   await svc.addSubscriber("BTCUSDT", "1h", "strategy.local", env.cluster.broker.nodeID);
   await env.cluster.broker.broadcastLocal("$node.disconnected", { node: { id: "node-x" }, unexpected: true });
-  const subs: any[] = await env.cluster.broker.call("market-data.subscriptions");
+  const subs: any[] = await env.cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR);
   expect(subs).toEqual([expect.objectContaining({ symbol: "BTCUSDT", subscribers: ["strategy.local"] })]);
-  await env.cluster.broker.call("market-data.unsubscribe", {
-    symbol: "BTCUSDT",
-    interval: "1h",
-    subscriber: "strategy.local",
-  });
+  await env.cluster.broker.call(
+    "market-data.unsubscribe",
+    { symbol: "BTCUSDT", interval: "1h", subscriber: "strategy.local" },
+    AS_STRATEGY,
+  );
   await env.until(() => (env!.sim.stats() as any).streamSubscribers === 0, "the stream to close");
 });
 
@@ -276,7 +280,11 @@ test("a series subscribed again later continues after its last published candle:
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { cluster, sim } = env;
   const call = (action: string) =>
-    cluster.broker.call(`market-data.${action}`, { symbol: "ETHUSDT", interval: "1h", subscriber: "s" });
+    cluster.broker.call(
+      `market-data.${action}`,
+      { symbol: "ETHUSDT", interval: "1h", subscriber: "s" },
+      AS_STRATEGY,
+    );
   await call("subscribe");
   sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 candles");

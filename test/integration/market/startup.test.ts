@@ -2,7 +2,7 @@
 // watched series stream from the start, and a restarted service resumes each series after the
 // newest stored candle, back-filling what closed while it was down.
 import { startServices } from "../../support/broker";
-import { H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
+import { AS_OPERATOR, AS_STRATEGY, H, bundled, startMarketEnv, type MarketEnv } from "./helpers";
 
 jest.setTimeout(60_000);
 
@@ -47,7 +47,7 @@ test("first start loads the bundled 2023-2024 history without holding readiness;
     () => (env!.service().stream.stats().subscribed as string[]).includes("btcusdt@kline_1h"),
     "the watched stream",
   );
-  const subs: any[] = await env.cluster.broker.call("market-data.subscriptions");
+  const subs: any[] = await env.cluster.broker.call("market-data.subscriptions", {}, AS_OPERATOR);
   expect(subs).toEqual([
     expect.objectContaining({ symbol: "BTCUSDT", interval: "1h", subscribers: ["watch:env"] }),
   ]);
@@ -77,11 +77,11 @@ test("first start loads the bundled 2023-2024 history without holding readiness;
 test("after a restart a series resumes after the newest stored candle and back-fills what it missed", async () => {
   env = await startMarketEnv({ from: "2023-03-20T00:00:00Z" });
   const { sim } = env;
-  await env.cluster.broker.call("market-data.subscribe", {
-    symbol: "ETHUSDT",
-    interval: "1h",
-    subscriber: "s",
-  });
+  await env.cluster.broker.call(
+    "market-data.subscribe",
+    { symbol: "ETHUSDT", interval: "1h", subscriber: "s" },
+    AS_STRATEGY,
+  );
   sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 candles");
   await env.cluster.stop(); // flushes the writer: both candles are stored
@@ -107,11 +107,11 @@ test("after a restart a series resumes after the newest stored candle and back-f
     ],
   });
   env.cluster = restarted;
-  await restarted.broker.call("market-data.subscribe", {
-    symbol: "ETHUSDT",
-    interval: "1h",
-    subscriber: "s",
-  });
+  await restarted.broker.call(
+    "market-data.subscribe",
+    { symbol: "ETHUSDT", interval: "1h", subscriber: "s" },
+    AS_STRATEGY,
+  );
   const after = () => env!.log.filter((r) => r.event === "restart.closed").map((r) => r.payload.candle);
   sim.clock.advance({ candles: 1 });
   await env.until(() => after().length >= 4, "3 back-filled candles and the live one");

@@ -87,6 +87,37 @@ test("internal actions answer only the services named as callers", async () => {
   await expect(broker.call("vault.internal")).rejects.toMatchObject({ code: 403 });
 });
 
+test("a callers entry <prefix>.* admits that family of dynamic services and nothing else", async () => {
+  const b = new ServiceBroker({ logger: false });
+  b.createService({
+    name: "feed",
+    mixins: [AuthGuardMixin],
+    actions: { sub: guarded({ auth: "internal", callers: ["strategy.*"], handler: () => "subscribed" }) },
+  } as any);
+  for (const name of ["strategy.7f3a", "strategy", "strategies.1", "strategyx.1"]) {
+    b.createService({ name, actions: { relay: (ctx: any) => ctx.call("feed.sub") } });
+  }
+  await b.start();
+  try {
+    expect(await b.call("strategy.7f3a.relay")).toBe("subscribed");
+    for (const name of ["strategy", "strategies.1", "strategyx.1"]) {
+      await expect(b.call(`${name}.relay`)).rejects.toMatchObject({ code: 403 });
+    }
+  } finally {
+    await b.stop();
+  }
+  for (const loose of ["*", "strategy*", ".*"]) {
+    const c = new ServiceBroker({ logger: false });
+    expect(() =>
+      c.createService({
+        name: "open-door",
+        mixins: [AuthGuardMixin],
+        actions: { sub: guarded({ auth: "internal", callers: [loose], handler: () => 1 }) },
+      } as any),
+    ).toThrow(/callers must be service names or "<prefix>\.\*"/);
+  }
+});
+
 test("public actions are open", async () => {
   expect(await broker.call("vault.open")).toBe("anyone");
 });

@@ -1,11 +1,12 @@
-// Lockout per account and per ip, with exponential escalation (memory store).
+// Lockout per account and per ip, with exponential escalation (memory store, on a test clock).
 import { LoginThrottle } from "../../../src/adapters/auth/login-throttle";
 import { createLimiterFactory } from "../../../src/adapters/auth/rate-limit";
 
 const cfg = { accountThreshold: 3, ipThreshold: 5, windowSec: 900, baseLockSec: 10, maxLockSec: 35 };
 
 test("the threshold-th failure locks the account; the lock doubles each time up to the cap", async () => {
-  const t = new LoginThrottle(createLimiterFactory(undefined), cfg);
+  let now = 1_700_000_000_000;
+  const t = new LoginThrottle(createLimiterFactory(undefined, { now: () => now }), cfg);
   const locks: number[] = [];
   for (let round = 0; round < 4; round++) {
     for (let i = 0; i < cfg.accountThreshold; i++) {
@@ -15,10 +16,21 @@ test("the threshold-th failure locks the account; the lock doubles each time up 
     const v = await t.check("a@x.io", "10.9.9.9");
     expect(v.scope).toBe("account");
     locks.push(v.retryAfter);
-    // simulate the lock running out
-    await (t as any).account.fails.delete("a@x.io");
+    // the lock holds until its last second and is over after it
+    now += (v.retryAfter - 1) * 1000;
+    expect(await t.check("a@x.io", "10.9.9.9")).toEqual({ retryAfter: 1, scope: "account" });
+    now += 1000;
   }
   expect(locks).toEqual([10, 20, 35, 35]);
+});
+
+test("failures older than the window no longer count", async () => {
+  let now = 1_700_000_000_000;
+  const t = new LoginThrottle(createLimiterFactory(undefined, { now: () => now }), cfg);
+  for (let i = 0; i < cfg.accountThreshold - 1; i++) await t.fail("w@x.io", `10.3.0.${i}`);
+  now += cfg.windowSec * 1000;
+  await t.fail("w@x.io", "10.3.1.1");
+  expect((await t.check("w@x.io", "10.3.1.2")).retryAfter).toBe(0);
 });
 
 test("failures from one ip across many accounts lock the ip; a success clears only the account count", async () => {

@@ -1,0 +1,123 @@
+// The life of one order as AURA records it, as one exhaustive transition table. An ambiguous
+// outcome (a timeout, a 5xx, -1007) is never terminal: the order stays UNKNOWN until the venue,
+// asked by client order id, says what happened. A fill that arrives after a cancel was requested
+// is real and counts; terminal states absorb everything except a repeat of themselves.
+export const ORDER_STATES = [
+  /** the intent row is stored; nothing was sent */
+  "PENDING",
+  /** the request is on its way; its outcome is not known yet */
+  "SUBMITTING",
+  /** the request may or may not have reached the venue: ask before anything else */
+  "UNKNOWN",
+  /** accepted by the venue and open */
+  "NEW",
+  "PARTIALLY_FILLED",
+  /** a cancel was sent; fills may still arrive */
+  "PENDING_CANCEL",
+  "FILLED",
+  "CANCELED",
+  "REJECTED",
+  "EXPIRED",
+  /** the venue confirmed, after the grace window, that it never had the order */
+  "NOT_PLACED",
+] as const;
+export type OrderState = (typeof ORDER_STATES)[number];
+
+export const TERMINAL_STATES: readonly OrderState[] = [
+  "FILLED",
+  "CANCELED",
+  "REJECTED",
+  "EXPIRED",
+  "NOT_PLACED",
+];
+
+export function isTerminal(s: OrderState): boolean {
+  return TERMINAL_STATES.includes(s);
+}
+
+/** What the venue says an order's status is (Binance's `status` field). */
+export type VenueStatus =
+  | "NEW"
+  | "PARTIALLY_FILLED"
+  | "FILLED"
+  | "CANCELED"
+  | "PENDING_CANCEL"
+  | "REJECTED"
+  | "EXPIRED"
+  | "EXPIRED_IN_MATCH";
+
+export type OrderEvent =
+  | { type: "send" }
+  /** a timeout, 5xx, -1007 or dropped connection: the order may exist */
+  | { type: "ambiguous" }
+  /** a definitive refusal (a filter, the balance): the order does not exist */
+  | { type: "rejected" }
+  /** the venue's answer (order response, query, stream report) */
+  | { type: "venue"; status: VenueStatus }
+  | { type: "cancel_requested" }
+  /** after the grace window and enough lookups, the venue has no such order */
+  | { type: "not_found" };
+
+export type Transition = { ok: true; state: OrderState } | { ok: false; reason: string };
+
+const FROM_VENUE: Readonly<Record<VenueStatus, OrderState>> = {
+  NEW: "NEW",
+  PARTIALLY_FILLED: "PARTIALLY_FILLED",
+  FILLED: "FILLED",
+  CANCELED: "CANCELED",
+  PENDING_CANCEL: "PENDING_CANCEL",
+  REJECTED: "REJECTED",
+  EXPIRED: "EXPIRED",
+  EXPIRED_IN_MATCH: "EXPIRED",
+};
+
+/** Open states the venue may move forward; the number is how far along the fill path a state is. */
+const PROGRESS: Partial<Record<OrderState, number>> = { NEW: 0, PARTIALLY_FILLED: 1, PENDING_CANCEL: 1 };
+
+function illegal(state: OrderState, event: OrderEvent): Transition {
+  const what = event.type === "venue" ? `venue status ${event.status}` : event.type;
+  return { ok: false, reason: `${what} is not possible for an order in state ${state}` };
+}
+
+/** The next state, or why the event cannot happen in this state (an invariant violation). */
+export function transition(state: OrderState, event: OrderEvent): Transition {
+  if (isTerminal(state)) {
+    // a repeated report of the same end (stream and REST both tell us) changes nothing
+    if (event.type === "venue" && FROM_VENUE[event.status] === state) return { ok: true, state };
+    if (state === "NOT_PLACED" && event.type === "not_found") return { ok: true, state };
+    return illegal(state, event);
+  }
+  switch (event.type) {
+    case "send":
+      return state === "PENDING" ? { ok: true, state: "SUBMITTING" } : illegal(state, event);
+    case "ambiguous":
+      return state === "SUBMITTING" || state === "UNKNOWN"
+        ? { ok: true, state: "UNKNOWN" }
+        : illegal(state, event);
+    case "rejected":
+      return state === "SUBMITTING" || state === "UNKNOWN"
+        ? { ok: true, state: "REJECTED" }
+        : illegal(state, event);
+    case "not_found":
+      // only an order whose placement was in doubt can turn out never to have existed
+      return state === "SUBMITTING" || state === "UNKNOWN"
+        ? { ok: true, state: "NOT_PLACED" }
+        : illegal(state, event);
+    case "cancel_requested":
+      return state === "NEW" || state === "PARTIALLY_FILLED" || state === "PENDING_CANCEL"
+        ? { ok: true, state: "PENDING_CANCEL" }
+        : illegal(state, event);
+    case "venue": {
+      const next = FROM_VENUE[event.status];
+      if (state === "PENDING") return illegal(state, event);
+      if (state === "SUBMITTING" || state === "UNKNOWN") return { ok: true, state: next };
+      if (isTerminal(next)) return { ok: true, state: next };
+      // an open order never goes back: a late NEW after a partial fill is an old report
+      const from = PROGRESS[state]!;
+      const to = PROGRESS[next]!;
+      if (state === "PENDING_CANCEL" && next === "PARTIALLY_FILLED")
+        return { ok: true, state: "PENDING_CANCEL" };
+      return { ok: true, state: to >= from ? next : state };
+    }
+  }
+}
