@@ -54,6 +54,23 @@ export class ATR extends SingleOutputIndicator implements BarIndicator {
     }
   }
 
+  updateMany(
+    high: Float64Array,
+    low: Float64Array,
+    close: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    for (let i = from; i < to; i++, at += stride) {
+      this.update(high[i], low[i], close[i]);
+      out[at] = v[0];
+    }
+  }
+
   snapshot(): IndicatorSnapshot {
     return {
       type: this.type,

@@ -80,6 +80,23 @@ export class BollingerBands implements SeriesIndicator {
     return this.values[index];
   }
 
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    for (let i = from; i < to; i++, at += stride) {
+      this.update(src[i]);
+      out[at] = v[0];
+      out[at + 1] = v[1];
+      out[at + 2] = v[2];
+    }
+  }
+
   snapshot(): IndicatorSnapshot {
     return {
       type: this.type,

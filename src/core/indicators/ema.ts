@@ -48,6 +48,29 @@ export class EMA extends SingleOutputIndicator implements SeriesIndicator {
     this.n++;
   }
 
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    let i = from;
+    for (; i < to && this.n < this.period; i++, at += stride) {
+      this.update(src[i]);
+      out[at] = v[0];
+    }
+    if (i === to) return;
+    // Past the seed, update() is this recurrence; a local keeps it out of memory between steps.
+    const k = this.k;
+    let e = v[0];
+    this.n += to - i;
+    for (; i < to; i++, at += stride) out[at] = e = (src[i] - e) * k + e;
+    v[0] = e;
+  }
+
   snapshot(): IndicatorSnapshot {
     return {
       type: this.type,

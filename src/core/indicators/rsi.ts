@@ -32,7 +32,10 @@ export function roundLikeToFixed2(v: number): number {
  */
 export function rsiFromAverages(ag: number, al: number): number {
   const s = (10_000 * ag) / (ag + al);
-  const r = Math.round(s);
+  // Math.round costs V8 about ten times Math.floor. floor(s + 0.5) is the same integer except
+  // when s + 0.5 rounds up onto one, i.e. s within an ulp below a half, which the tie test below
+  // sends to the exact path anyway.
+  const r = Math.floor(s + 0.5);
   const d = s - r;
   if (d > 0.4999999 || d < -0.4999999) return roundLikeToFixed2(100 - 100 / (1 + ag / al));
   return r / 100;
@@ -96,6 +99,45 @@ export class RSI extends SingleOutputIndicator implements SeriesIndicator {
     if (al === 0) this.values[0] = 100;
     else if (ag === 0) this.values[0] = 0;
     else this.values[0] = rsiFromAverages(ag, al);
+  }
+
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    const p = this.period;
+    let i = from;
+    for (; i < to && this.n <= p; i++, at += stride) {
+      this.update(src[i]);
+      out[at] = v[0];
+    }
+    if (i === to) return;
+    // Once seeded, update() is this loop body; locals keep its state out of memory between steps.
+    const q = p - 1;
+    let last = this.last;
+    let ag = this.avgGain;
+    let al = this.avgLoss;
+    let r = v[0];
+    this.n += to - i;
+    for (; i < to; i++, at += stride) {
+      const x = src[i];
+      const up = x - last;
+      const down = last - x;
+      last = x;
+      ag = (ag * q + (up > 0 ? up : 0)) / p;
+      al = (al * q + (down > 0 ? down : 0)) / p;
+      r = al === 0 ? 100 : ag === 0 ? 0 : rsiFromAverages(ag, al);
+      out[at] = r;
+    }
+    this.last = last;
+    this.avgGain = ag;
+    this.avgLoss = al;
+    v[0] = r;
   }
 
   snapshot(): IndicatorSnapshot {

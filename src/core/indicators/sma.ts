@@ -37,6 +37,21 @@ export class SMA extends SingleOutputIndicator implements SeriesIndicator {
     if (++this.n >= this.period) this.values[0] = this.sum / this.period;
   }
 
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    for (let i = from; i < to; i++, at += stride) {
+      this.update(src[i]);
+      out[at] = v[0];
+    }
+  }
+
   snapshot(): IndicatorSnapshot {
     return {
       type: this.type,

@@ -72,6 +72,24 @@ export class Stochastic implements BarIndicator {
     return this.values[index];
   }
 
+  updateMany(
+    high: Float64Array,
+    low: Float64Array,
+    close: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    for (let i = from; i < to; i++, at += stride) {
+      this.update(high[i], low[i], close[i]);
+      out[at] = v[0];
+      out[at + 1] = v[1];
+    }
+  }
+
   snapshot(): IndicatorSnapshot {
     const d = this.dSma.snapshot().state;
     return {

@@ -35,12 +35,36 @@ export interface Indicator {
 export interface SeriesIndicator extends Indicator {
   readonly input: "series";
   update(value: number): void;
+  /**
+   * `update(src[i])` for i in [from, to), copying the outputs after each input to
+   * out[at + (i − from)·stride + k]. Same results and end state as the single updates; each class
+   * has its own loop so that the update inside it sees one receiver type and inlines.
+   */
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void;
 }
 
 /** Fed high, low and close of each candle. */
 export interface BarIndicator extends Indicator {
   readonly input: "bar";
   update(high: number, low: number, close: number): void;
+  /** As SeriesIndicator.updateMany, over the high, low and close columns. */
+  updateMany(
+    high: Float64Array,
+    low: Float64Array,
+    close: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void;
 }
 
 export type AnyIndicator = SeriesIndicator | BarIndicator;

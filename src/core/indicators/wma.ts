@@ -48,6 +48,21 @@ export class WMA extends SingleOutputIndicator implements SeriesIndicator {
     this.values[0] = result;
   }
 
+  updateMany(
+    src: Float64Array,
+    from: number,
+    to: number,
+    out: Float64Array,
+    at: number,
+    stride: number,
+  ): void {
+    const v = this.values;
+    for (let i = from; i < to; i++, at += stride) {
+      this.update(src[i]);
+      out[at] = v[0];
+    }
+  }
+
   snapshot(): IndicatorSnapshot {
     return {
       type: this.type,

@@ -207,6 +207,11 @@ class Checker {
       if (RESERVED_NAMES.includes(name)) {
         this.add(path, ISSUE.reservedName, `"${name}" is a price field and cannot name an indicator`);
         nameOk = false;
+      } else if (name in Object.prototype) {
+        // names become keys of plain objects (indicator snapshots, the decision log): never a
+        // prototype's property such as __proto__ or constructor
+        this.add(path, ISSUE.reservedName, `"${name}" is reserved and cannot name an indicator`);
+        nameOk = false;
       } else if (!INDICATOR_NAME_PATTERN.test(name)) {
         this.add(
           path,

@@ -8,6 +8,14 @@ import { bundledSeries } from "../../../src/adapters/klines/files";
 import { runBacktest } from "../../../src/core/backtest/engine";
 import { candleAt, type Candle } from "../../../src/core/model/candle";
 import { ValidationError } from "../../../src/core/model/errors";
+import type { Signal } from "../../../src/core/model/signal";
+import {
+  BaseStrategy,
+  compileStrategy,
+  type DeclarativeStrategy,
+  type StrategyContext,
+  type StrategySnapshot,
+} from "../../../src/core/strategy";
 
 const EXAMPLES = path.join(__dirname, "../../../examples/strategies");
 const example = (f: string) => JSON.parse(fs.readFileSync(path.join(EXAMPLES, f), "utf8"));
@@ -16,7 +24,7 @@ const FULL = { from: "2023-01-01", to: "2024-12-31" };
 
 describe("bundled examples over 2023–2024 BTCUSDT 1h", () => {
   it.each(["ema-cross-rsi.json", "bollinger-mean-reversion.json", "macd-momentum.json"])(
-    "%s trades and returns the §4.2 document",
+    "%s trades and returns the result document",
     (f) => {
       const r = runBacktest({ strategy: example(f), candles: columns, ...FULL });
       const doc = JSON.parse(JSON.stringify(r));
@@ -252,5 +260,69 @@ describe("bad candles", () => {
         expect.objectContaining({ path: "/candles/1", code: "invalid_candle" }),
       ]);
     }
+  });
+});
+
+describe("compiled strategies decide blocks of candles (DeclarativeStrategy.scan)", () => {
+  /** Forwards onCandle only, so the engine asks it candle by candle, as it asks code strategies. */
+  class OneByOne extends BaseStrategy {
+    readonly warmup: number;
+    constructor(readonly inner: DeclarativeStrategy) {
+      super({
+        symbol: inner.symbol,
+        interval: inner.interval,
+        risk: inner.risk,
+        warmupCandles: inner.warmupCandles,
+      });
+      this.warmup = inner.warmup;
+    }
+    onCandle(candle: Candle, ctx: StrategyContext): readonly Signal[] {
+      return this.inner.onCandle(candle, ctx);
+    }
+    snapshot(): StrategySnapshot {
+      return this.inner.snapshot();
+    }
+    restore(s: StrategySnapshot): void {
+      this.inner.restore(s);
+    }
+  }
+
+  const runs: [string, string, Record<string, unknown>, Record<string, unknown>][] = [
+    ["ema-cross-rsi, 2023–2024", "ema-cross-rsi.json", {}, FULL],
+    [
+      "bollinger, slippage and fee",
+      "bollinger-mean-reversion.json",
+      {},
+      { ...FULL, slippageBps: 7, feeRate: 0.00075 },
+    ],
+    [
+      "macd, a short range in small chunks",
+      "macd-momentum.json",
+      {},
+      { from: "2023-03-01", to: "2023-05-31", progressEvery: 37 },
+    ],
+    [
+      "ema-cross-rsi, three positions at once, a cooldown, no take-profit / stop-loss",
+      "ema-cross-rsi.json",
+      { risk: { positionSizePct: 30, maxOpenPositions: 3, cooldownCandles: 5 } },
+      { ...FULL, slippageBps: 3 },
+    ],
+    [
+      "macd, two positions, stop-loss only",
+      "macd-momentum.json",
+      { risk: { positionSizePct: 50, maxOpenPositions: 2, stopLossPct: 2 } },
+      FULL,
+    ],
+  ];
+
+  it.each(runs)("%s: the same result and end state as asking candle by candle", (_label, f, change, opts) => {
+    const def = { ...example(f), ...change };
+    const blocks = compileStrategy(def);
+    const oneByOne = new OneByOne(compileStrategy(def));
+    const a = runBacktest({ strategy: blocks, candles: columns, ...opts });
+    const b = runBacktest({ strategy: oneByOne, candles: columns, ...opts });
+    expect(a.metrics.trades).toBeGreaterThan(5);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(blocks.snapshot()).toEqual(oneByOne.snapshot());
   });
 });

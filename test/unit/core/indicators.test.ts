@@ -335,3 +335,118 @@ describe("snapshot / restore", () => {
     expect(() => new EMA(26).restore(s)).toThrow(/period/);
   });
 });
+
+describe("updateMany (the block form the backtest uses)", () => {
+  // Random positive series with runs of equal values and, for "volume", zeros: the cases where
+  // the library's truthiness quirks and the warm-up branches matter.
+  const series = fc
+    .record({
+      start: fc.double({ min: 1, max: 1e5, noNaN: true }),
+      steps: fc.array(fc.tuple(fc.integer({ min: -300, max: 300 }), fc.integer({ min: 0, max: 9 })), {
+        minLength: 1,
+        maxLength: 400,
+      }),
+      zeros: fc.boolean(),
+    })
+    .map(({ start, steps, zeros }) => {
+      const close: number[] = [];
+      const high: number[] = [];
+      const low: number[] = [];
+      let p = start;
+      for (const [bps, w] of steps) {
+        p = w === 0 ? p : Math.round(p * (1 + bps / 1e4) * 100) / 100;
+        const x = zeros && w === 9 ? 0 : p;
+        close.push(x);
+        high.push(x * (1 + w / 1000));
+        low.push(x * (1 - w / 1000));
+      }
+      return { close, high, low };
+    });
+  const cuts = fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 12 });
+  const specs = Object.values(INDICATORS);
+  const paramsOf = (type: string, small: boolean): Record<string, number> =>
+    small
+      ? { period: 3, fastPeriod: 2, slowPeriod: 4, signalPeriod: 2, stdDev: 1.5 }
+      : type === "MACD"
+        ? { fastPeriod: 12, slowPeriod: 26, signalPeriod: 9 }
+        : { period: 14, signalPeriod: 3, stdDev: 2 };
+
+  const feed = (ind: AnyIndicator, s: { close: number[]; high: number[]; low: number[] }, i: number) =>
+    ind.input === "bar" ? ind.update(s.high[i], s.low[i], s.close[i]) : ind.update(s.close[i]);
+
+  it.each(specs.map((s) => [s.type, s] as const))(
+    "%s: equals update() value for value, in blocks of any size, and ends in the same state",
+    (_type, spec) => {
+      fc.assert(
+        fc.property(series, cuts, fc.boolean(), (s, blockSizes, small) => {
+          const params = paramsOf(spec.type, small);
+          const one = spec.create(params);
+          const many = spec.create(params);
+          const k = one.outputs.length;
+          const n = s.close.length;
+          const expected = new Float64Array(n * k);
+          for (let i = 0; i < n; i++) {
+            feed(one, s, i);
+            for (let o = 0; o < k; o++) expected[i * k + o] = one.output(o);
+          }
+          // Rows of width k + 2 with a marker around each indicator's cells, to catch stray writes.
+          const w = k + 2;
+          const out = new Float64Array(n * w).fill(-1);
+          const cols = [s.close, s.high, s.low].map((xs) => Float64Array.from(xs));
+          for (let from = 0, b = 0; from < n; b++) {
+            const to = Math.min(n, from + blockSizes[b % blockSizes.length]);
+            if (many.input === "bar")
+              many.updateMany(cols[1], cols[2], cols[0], from, to, out, from * w + 1, w);
+            else many.updateMany(cols[0], from, to, out, from * w + 1, w);
+            from = to;
+          }
+          for (let i = 0; i < n; i++) {
+            expect(out[i * w]).toBe(-1);
+            expect(out[i * w + k + 1]).toBe(-1);
+            for (let o = 0; o < k; o++) expect(Object.is(out[i * w + 1 + o], expected[i * k + o])).toBe(true);
+          }
+          expect(many.snapshot()).toEqual(one.snapshot());
+          for (let o = 0; o < k; o++) expect(Object.is(many.output(o), one.output(o))).toBe(true);
+        }),
+        { numRuns: 150 },
+      );
+    },
+  );
+
+  it("EMA, RSI and MACD in blocks equal technicalindicators on random series", () => {
+    fc.assert(
+      fc.property(series, cuts, (s, blockSizes) => {
+        const src = Float64Array.from(s.close);
+        const n = src.length;
+        const run = (ind: AnyIndicator): Float64Array => {
+          const k = ind.outputs.length;
+          const out = new Float64Array(n * k);
+          for (let from = 0, b = 0; from < n; b++) {
+            const to = Math.min(n, from + blockSizes[b % blockSizes.length]);
+            if (ind.input === "series") ind.updateMany(src, from, to, out, from * k, k);
+            from = to;
+          }
+          return out;
+        };
+        const defined = (out: Float64Array, k: number, o: number) =>
+          Array.from({ length: n }, (_, i) => out[i * k + o]).filter((v) => v === v);
+        expectSame(defined(run(new EMA(5)), 1, 0), ti.EMA.calculate({ period: 5, values: s.close }));
+        expectSame(defined(run(new RSI(5)), 1, 0), ti.RSI.calculate({ period: 5, values: s.close }));
+        const macd = run(new MACD(3, 6, 4));
+        const theirs = ti.MACD.calculate({
+          values: s.close,
+          fastPeriod: 3,
+          slowPeriod: 6,
+          signalPeriod: 4,
+          SimpleMAOscillator: false,
+          SimpleMASignal: false,
+        });
+        expectSame(
+          defined(macd, 3, 2),
+          theirs.map((x) => x.histogram),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

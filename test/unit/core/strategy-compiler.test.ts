@@ -1,12 +1,13 @@
-// The compiled strategy: condition semantics of DESIGN §4.1, warm-up, snapshot/restore, the
+// The compiled strategy: condition semantics of docs/strategy-format.md, warm-up, snapshot/restore, the
 // definition round trip, and prefix invariance as a property.
 import fs from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
 import { bundledSeries } from "../../../src/adapters/klines/files";
-import type { Candle } from "../../../src/core/model/candle";
+import { type Candle, toColumns } from "../../../src/core/model/candle";
 import { ValidationError } from "../../../src/core/model/errors";
 import { compileStrategy, DeclarativeStrategy, type StrategyContext } from "../../../src/core/strategy";
+import { ENTRY_BIT, EXIT_BIT } from "../../../src/core/strategy/compiler";
 
 const EXAMPLES = path.join(__dirname, "../../../examples/strategies");
 const examples = fs
@@ -262,6 +263,97 @@ describe("prefix invariance", () => {
         expect(prefix).toEqual(full.slice(0, k));
       }),
       { numRuns: 60 },
+    );
+  });
+});
+
+describe("scan (the block path of the backtest engine)", () => {
+  const walk = fc
+    .record({
+      start: fc.integer({ min: 1000, max: 50_000 }),
+      // long enough for every example to warm up and fire (fast-check keeps arrays near minLength)
+      steps: fc.array(fc.tuple(fc.integer({ min: -150, max: 150 }), fc.integer({ min: 0, max: 80 })), {
+        minLength: 150,
+        maxLength: 500,
+      }),
+    })
+    .map(({ start, steps }) => {
+      let p = start;
+      return steps.map(([rBps, wickBps], i): Candle => {
+        const open = p;
+        const close = Math.round(open * (1 + rBps / 1e4) * 100) / 100;
+        p = close;
+        return {
+          openTime: i * 3_600_000,
+          closeTime: (i + 1) * 3_600_000 - 1,
+          open,
+          high: Math.max(open, close) * (1 + wickBps / 1e4),
+          low: Math.min(open, close) * (1 - wickBps / 1e4),
+          close,
+          volume: 1 + i,
+        };
+      });
+    });
+  // Mostly short blocks, so that crosses and warm-up ends often fall on a block's first row.
+  const blocks = fc.array(fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 })), {
+    minLength: 1,
+    maxLength: 8,
+  });
+  const asSignals = (bits: Uint8Array): string[] =>
+    Array.from(bits, (b) =>
+      [b & EXIT_BIT ? "exit" : "", b & ENTRY_BIT ? "entry" : ""].filter(Boolean).join("+"),
+    );
+
+  it.each(examples)("%s: onCandle's decisions, in blocks of any size, and the same state after", (_f, d) => {
+    const fired = fc
+      .sample(walk, { numRuns: 20, seed: 3 })
+      .reduce((n, cs) => n + signals(compileStrategy(d), cs).filter((x) => x !== "").length, 0);
+    expect(fired).toBeGreaterThan(20);
+    fc.assert(
+      fc.property(walk, blocks, (cs, sizes) => {
+        const streamed = compileStrategy(d);
+        const expected = signals(streamed, cs);
+        const scanned = compileStrategy(d);
+        const cols = toColumns(cs);
+        const out = new Uint8Array(cs.length).fill(255);
+        for (let from = 0, b = 0; from < cs.length; b++) {
+          const to = Math.min(cs.length, from + sizes[b % sizes.length]);
+          scanned.scan(cols, from, to, out.subarray(from));
+          from = to;
+        }
+        expect(asSignals(out)).toEqual(expected);
+        expect(scanned.snapshot()).toEqual(streamed.snapshot());
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it.each(examples)("%s: scan, onCandle and a restore can take turns", (_f, d) => {
+    fc.assert(
+      fc.property(walk, blocks, (cs, sizes) => {
+        const expected = signals(compileStrategy(d), cs);
+        let s = compileStrategy(d);
+        const cols = toColumns(cs);
+        const got: string[] = [];
+        for (let from = 0, b = 0; from < cs.length; b++) {
+          const to = Math.min(cs.length, from + sizes[b % sizes.length]);
+          if (b % 3 === 0) {
+            const out = new Uint8Array(to - from);
+            s.scan(cols, from, to, out);
+            got.push(...asSignals(out));
+          } else {
+            got.push(...signals(s, cs.slice(from, to)));
+          }
+          if (b % 2 === 1) {
+            const restored = compileStrategy(d);
+            restored.restore(JSON.parse(JSON.stringify(s.snapshot())));
+            s = restored;
+          }
+          from = to;
+        }
+        expect(got).toEqual(expected);
+      }),
+      { numRuns: 25 },
     );
   });
 });

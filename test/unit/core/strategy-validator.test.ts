@@ -295,3 +295,16 @@ describe("JSON Schema", () => {
     expect(validateStrategy(d).ok).toBe(false);
   });
 });
+
+test("names that plain objects already have (__proto__, constructor, toString) cannot name an indicator", () => {
+  for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+    const def = JSON.parse(
+      `{"name":"x","symbol":"BTCUSDT","interval":"1h","indicators":{"${name}":{"type":"SMA","period":5}},` +
+        `"entry":{"gt":["close",1]},"risk":{"positionSizePct":50}}`,
+    );
+    const r = validateStrategy(def);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map((e) => e.path)).toContain(`/indicators/${name}`);
+  }
+  expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain("period");
+});
