@@ -14,7 +14,7 @@ import {
 } from "./venue/venue";
 import type { ActiveFault, FaultSpec } from "./venue/faults";
 import type { LimitsConfig } from "./venue/limits";
-import { isOpenStatus } from "./engine/types";
+import { isOpenStatus, type CommissionAsset } from "./engine/types";
 import { Params } from "./http/params";
 import { newOrderRequest } from "./http/routes-orders";
 import { RestApi, type RequestLogEntry } from "./http/server";
@@ -31,7 +31,7 @@ export interface AccountView {
   accountId: number;
   apiKey: string;
   permissions: ApiPermissions;
-  commission: { maker: string; taker: string };
+  commission: { maker: string; taker: string; asset: CommissionAsset };
   balances: Record<string, { free: string; locked: string }>;
   openOrders: number;
 }
@@ -262,7 +262,11 @@ export class Simulator implements AdminTarget {
       accountId: a.id,
       apiKey: a.apiKey,
       permissions: { ...a.permissions },
-      commission: { maker: st.commission.maker.toFixed(8), taker: st.commission.taker.toFixed(8) },
+      commission: {
+        maker: st.commission.maker.toFixed(8),
+        taker: st.commission.taker.toFixed(8),
+        asset: st.commissionAsset,
+      },
       balances,
       openOrders: this.core.engine.openOrders(a.id).length,
     };

@@ -13,6 +13,7 @@ import {
   expandGrid,
   parseDateRange,
   type GridPoint,
+  type IntrabarMode,
 } from "../../core/backtest";
 import { ENGINE_VERSION } from "../../core/backtest/version";
 import { intervalMs } from "../../core/market/symbols";
@@ -30,6 +31,7 @@ export interface RunRequest {
   initialBalance?: number;
   feeRate?: number;
   slippageBps?: number;
+  intrabar?: IntrabarMode;
 }
 
 export interface PlannedRun {
@@ -140,6 +142,7 @@ async function planWindow(
       initialBalance: req.initialBalance ?? BACKTEST_DEFAULTS.initialBalance,
       feeRate: req.feeRate ?? BACKTEST_DEFAULTS.feeRate,
       slippageBps: req.slippageBps ?? BACKTEST_DEFAULTS.slippageBps,
+      intrabar: req.intrabar ?? BACKTEST_DEFAULTS.intrabar,
       warmupCandles: warmup,
       dataSource: summary.source,
       window: {
@@ -153,7 +156,11 @@ async function planWindow(
 }
 
 function cacheKey(definition: StrategyDefinition, w: Window): string {
-  const { dataSource: _s, window: _w, ...fillModel } = w.params;
+  const { dataSource: _s, window: _w, intrabar, ...rest } = w.params;
+  // The default mode stays out of the hash: results stored before the option existed were run
+  // with it, and their keys (and so their reuse) stay valid.
+  const fillModel =
+    intrabar === undefined || intrabar === BACKTEST_DEFAULTS.intrabar ? rest : { ...rest, intrabar };
   return crypto
     .createHash("sha256")
     .update(canonicalJson({ definition, ...fillModel, data: w.summary.fingerprint, engine: ENGINE_VERSION }))

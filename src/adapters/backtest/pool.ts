@@ -3,6 +3,7 @@
 import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
+import type { IntrabarMode } from "../../core/backtest/engine";
 import type { BacktestRunInfo } from "../../core/backtest/result";
 
 export interface ColumnArrays {
@@ -22,6 +23,7 @@ export interface BacktestJob {
   to?: string;
   feeRate?: number;
   slippageBps?: number;
+  intrabar?: IntrabarMode;
   initialBalance?: number;
   warmupCandles?: number;
 }

@@ -170,6 +170,7 @@ export class BacktestRunner {
             to: p.to,
             feeRate: p.feeRate,
             slippageBps: p.slippageBps,
+            intrabar: p.intrabar,
             initialBalance: p.initialBalance,
             warmupCandles: p.warmupCandles,
           },

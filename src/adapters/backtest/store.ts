@@ -5,6 +5,7 @@
 // the attempt it claimed with to every later write, so a worker whose run was taken over (its
 // heartbeat stopped, or the process was presumed dead) can no longer change the row.
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { IntrabarMode } from "../../core/backtest/engine";
 
 export type RunStatus = "queued" | "running" | "completed" | "failed";
 
@@ -38,6 +39,8 @@ export interface RunParamsRecord {
   initialBalance: number;
   feeRate: number;
   slippageBps: number;
+  /** Absent on runs stored before the option existed: those ran with "stop_first". */
+  intrabar?: IntrabarMode;
   warmupCandles: number;
   dataSource: "database" | "bundled";
   /** the exact candles the run reads, fixed when it was accepted */

@@ -22,6 +22,7 @@ port.on("message", (msg: WorkerRequest) => {
       to: job.to,
       feeRate: job.feeRate,
       slippageBps: job.slippageBps,
+      intrabar: job.intrabar,
       initialBalance: job.initialBalance,
       warmupCandles: job.warmupCandles,
       progressEvery: Math.max(500, Math.floor(total / 50)),

@@ -19,6 +19,8 @@ export function allMigrations(): Migration[] {
   return [
     require("./migrations/0001_initial").migration,
     require("./migrations/0002_backtest_queue").migration,
+    require("./migrations/0003_live_trading").migration,
+    require("./migrations/0004_history").migration,
   ];
 }
 

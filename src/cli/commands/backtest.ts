@@ -5,7 +5,12 @@ import fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { CandleLoadError, loadCandles } from "../../adapters/backtest/candles";
-import { BACKTEST_DEFAULTS, runBacktest } from "../../core/backtest/engine";
+import {
+  BACKTEST_DEFAULTS,
+  INTRABAR_MODES,
+  type IntrabarMode,
+  runBacktest,
+} from "../../core/backtest/engine";
 import { formatUtcDate, formatUtcTime, parseDateRange } from "../../core/backtest/range";
 import type { BacktestResult } from "../../core/backtest/result";
 import { symbolSpec } from "../../core/market/symbols";
@@ -21,6 +26,7 @@ export interface BacktestCliOptions {
   to?: string;
   fee?: string;
   slippageBps?: string;
+  intrabar?: string;
   balance?: string;
   symbol?: string;
   data?: string;
@@ -44,6 +50,11 @@ export function register(program: Command): void {
       "--slippage-bps <bps>",
       "market-fill slippage in basis points, against the trader",
       String(BACKTEST_DEFAULTS.slippageBps),
+    )
+    .option(
+      "--intrabar <mode>",
+      "stop_first | path: which level fills when a candle reaches both stop and target",
+      BACKTEST_DEFAULTS.intrabar,
     )
     .option(
       "--balance <amount>",
@@ -74,6 +85,13 @@ function numberOption(name: string, raw: string | undefined, fallback: number): 
   return v;
 }
 
+function intrabarOption(raw: string | undefined): IntrabarMode {
+  if (raw === undefined) return BACKTEST_DEFAULTS.intrabar;
+  const mode = INTRABAR_MODES.find((m) => m === raw);
+  if (!mode) throw new UsageError(`--intrabar must be ${INTRABAR_MODES.join(" or ")}, got "${raw}"`);
+  return mode;
+}
+
 function issueLines(issues: readonly ValidationIssue[], rename: Record<string, string> = {}): string {
   return (
     issues.map((i) => `  ${rename[i.path] ?? (i.path || "/")}: ${i.message} [${i.code}]`).join("\n") + "\n"
@@ -89,10 +107,12 @@ export function backtestCommand(opts: BacktestCliOptions, io: CliIo): number {
   let feeRate: number;
   let slippageBps: number;
   let initialBalance: number;
+  let intrabar: IntrabarMode;
   try {
     feeRate = numberOption("--fee", opts.fee, BACKTEST_DEFAULTS.feeRate);
     slippageBps = numberOption("--slippage-bps", opts.slippageBps, BACKTEST_DEFAULTS.slippageBps);
     initialBalance = numberOption("--balance", opts.balance, BACKTEST_DEFAULTS.initialBalance);
+    intrabar = intrabarOption(opts.intrabar);
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message);
     throw err;
@@ -149,6 +169,7 @@ export function backtestCommand(opts: BacktestCliOptions, io: CliIo): number {
       feeRate,
       slippageBps,
       initialBalance,
+      intrabar,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
       progressEvery: Math.max(1, Math.ceil(candles.length / 50)),
     });
@@ -161,6 +182,7 @@ export function backtestCommand(opts: BacktestCliOptions, io: CliIo): number {
             "/feeRate": "--fee",
             "/slippageBps": "--slippage-bps",
             "/initialBalance": "--balance",
+            "/intrabar": "--intrabar",
           }),
       );
       return EXIT_USAGE;
@@ -173,7 +195,7 @@ export function backtestCommand(opts: BacktestCliOptions, io: CliIo): number {
   if (opts.json) {
     io.stdout.write(JSON.stringify(result) + "\n");
   } else {
-    io.stdout.write(formatReport(strategy, result, engineMs));
+    io.stdout.write(formatReport(strategy, result, engineMs, intrabar));
   }
   return 0;
 }
@@ -225,6 +247,7 @@ export function formatReport(
   strategy: DeclarativeStrategy,
   result: BacktestResult,
   engineMs: number,
+  intrabar: IntrabarMode = BACKTEST_DEFAULTS.intrabar,
 ): string {
   const m = result.metrics;
   const info = result.info;
@@ -237,7 +260,8 @@ export function formatReport(
   out.push(
     `${info.symbol} ${info.interval}  ${formatUtcDate(info.firstCandleTime)} → ${formatUtcDate(info.lastCandleTime)}  ` +
       `${info.candles.toLocaleString("en-US")} candles (+${info.warmupCandles} warm-up)  ` +
-      `fee ${num(info.feeRate * 100, 3)}%  slippage ${info.slippageBps} bps  balance ${num(info.initialBalance)} ${quote}`,
+      `fee ${num(info.feeRate * 100, 3)}%  slippage ${info.slippageBps} bps  balance ${num(info.initialBalance)} ${quote}  ` +
+      `intrabar ${intrabar}`,
   );
   out.push("");
   out.push("Metrics");

@@ -1,13 +1,15 @@
 // The event-driven backtest engine: the fill model of docs/backtesting.md, candle by candle, over a
 // column store. For each candle t, in order:
 //   1. pending exit, then pending entry, fill at the open (market, slippage against the trader);
-//   2. each open position's stop / take-profit is checked against t's range (stop first);
+//   2. each open position's stop / take-profit is checked against t's range (stop first, or in
+//      the order of the simulator's intrabar path with `intrabar: "path"`);
 //   3. the strategy sees t; its entry/exit signals become pending orders for t+1;
 //   4. equity is marked at t's close.
 // No allocation per candle except when a trade opens or closes. A compiled strategy decides a
 // block of candles per call (DeclarativeStrategy.scan) instead of one onCandle call per candle;
 // a decision only depends on candles up to its own, so this changes nothing but the speed.
 import { SimulatedClock } from "../clock";
+import { lowFirst } from "../market/intrabar";
 import { intervalMs as intervalMsOf, type SymbolSpec, symbolSpec } from "../market/symbols";
 import {
   allocateColumns,
@@ -19,6 +21,7 @@ import {
 import { ValidationError, type ValidationIssue } from "../model/errors";
 import type { ClosedTrade, ExitReason } from "../model/position";
 import type { Signal } from "../model/signal";
+import { Decimal } from "../money/decimal";
 import { BaseStrategy, type StrategyContext } from "../strategy/base";
 import { compileStrategy, DeclarativeStrategy, ENTRY_BIT, EXIT_BIT } from "../strategy/compiler";
 import { computeMetrics } from "./metrics";
@@ -39,6 +42,11 @@ export interface BacktestOptions {
   readonly feeRate?: number;
   /** Market-fill slippage in basis points, always against the trader (default 0). */
   readonly slippageBps?: number;
+  /**
+   * Which of a stop and a target one candle reaches both of is taken: "stop_first" (default) the
+   * stop, "path" the one the simulator's intrabar path reaches first (docs/backtesting.md).
+   */
+  readonly intrabar?: IntrabarMode;
   /** Starting quote balance (default 10,000). */
   readonly initialBalance?: number;
   /** Candles before `from` that feed indicators only (default: the strategy's, 200). */
@@ -50,7 +58,15 @@ export interface BacktestOptions {
   readonly progressEvery?: number;
 }
 
-export const BACKTEST_DEFAULTS = Object.freeze({ feeRate: 0.001, slippageBps: 0, initialBalance: 10_000 });
+export type IntrabarMode = "stop_first" | "path";
+export const INTRABAR_MODES: readonly IntrabarMode[] = Object.freeze(["stop_first", "path"]);
+
+export const BACKTEST_DEFAULTS = Object.freeze({
+  feeRate: 0.001,
+  slippageBps: 0,
+  initialBalance: 10_000,
+  intrabar: "stop_first" as IntrabarMode,
+});
 
 /** Candles a compiled strategy decides per scan call. */
 const DECISION_BLOCK = 512;
@@ -108,6 +124,7 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
   const feeRate = opts.feeRate ?? BACKTEST_DEFAULTS.feeRate;
   const slippageBps = opts.slippageBps ?? BACKTEST_DEFAULTS.slippageBps;
   const initialBalance = opts.initialBalance ?? BACKTEST_DEFAULTS.initialBalance;
+  const intrabar = opts.intrabar ?? BACKTEST_DEFAULTS.intrabar;
   const warmupCandles = opts.warmupCandles ?? strategy.warmupCandles;
   const spec = opts.spec ?? symbolSpec(strategy.symbol);
   const interval = intervalMsOf(strategy.interval);
@@ -122,6 +139,8 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
     bad("/initialBalance", "out_of_range", `balance must be > 0, got ${initialBalance}`);
   if (!(Number.isInteger(warmupCandles) && warmupCandles >= 0))
     bad("/warmupCandles", "out_of_range", `warmupCandles must be an integer >= 0, got ${warmupCandles}`);
+  if (!INTRABAR_MODES.includes(intrabar))
+    bad("/intrabar", "unknown_intrabar", `intrabar must be "stop_first" or "path", got ${String(intrabar)}`);
   if (!spec) bad("/symbol", "unknown_symbol", `no symbol filters for ${strategy.symbol}`);
   if (interval === undefined)
     bad("/interval", "unknown_interval", `interval ${strategy.interval} has no fixed length`);
@@ -146,7 +165,16 @@ export function runBacktest(opts: BacktestOptions): BacktestResult {
   }
   const feedStart = Math.max(0, start - warmupCandles);
 
-  const sim = new Simulation(strategy, cols, spec!, interval!, feeRate, slippageBps / 10_000, initialBalance);
+  const sim = new Simulation(
+    strategy,
+    cols,
+    spec!,
+    interval!,
+    feeRate,
+    slippageBps / 10_000,
+    initialBalance,
+    intrabar === "path",
+  );
   const total = end - feedStart;
   const every = Math.max(1, opts.progressEvery ?? 65_536);
   const progress = opts.onProgress;
@@ -241,6 +269,8 @@ class Simulation {
     private readonly feeRate: number,
     private readonly slip: number,
     private readonly initialBalance: number,
+    /** Take the level the intrabar path reaches first when a candle reaches both. */
+    private readonly followPath: boolean,
   ) {
     this.cash = initialBalance;
     this.lot = new StepRounder(spec.stepSize);
@@ -422,8 +452,12 @@ class Simulation {
     const ps = this.positions;
     for (let p = 0; p < ps.length;) {
       const pos = ps[p];
-      // Stop first when both are reached: the range does not say which came first.
-      if (low <= pos.stop) {
+      // Stop first when both are reached (the range does not say which came first), unless the
+      // path decides: that case is rare, so its decimal work stays out of the common path.
+      if (
+        low <= pos.stop &&
+        !(this.followPath && high >= pos.takeProfit && this.pathTakesTarget(i, pos.stop, pos.takeProfit))
+      ) {
         const base = open < pos.stop ? open : pos.stop;
         this.close(pos, base * (1 - this.slip), time, "stop_loss");
       } else if (high >= pos.takeProfit) {
@@ -435,6 +469,25 @@ class Simulation {
       ps.splice(p, 1);
       this.lastExitIndex = i;
     }
+  }
+
+  /**
+   * Whether the simulator's intrabar path of candle `i`, which reaches both levels, reaches the
+   * target before the stop. The path starts at the open, so an open at or beyond a level reaches
+   * that level first (a gap fills at the open); otherwise its first leg runs to the nearer
+   * extreme, decided exactly as the simulator does, in decimals.
+   */
+  private pathTakesTarget(i: number, stop: number, target: number): boolean {
+    const c = this.c;
+    const open = c.open[i];
+    if (open <= stop) return false;
+    if (open >= target) return true;
+    return !lowFirst({
+      open: Decimal.parse(String(open)),
+      high: Decimal.parse(String(c.high[i])),
+      low: Decimal.parse(String(c.low[i])),
+      close: Decimal.parse(String(c.close[i])),
+    });
   }
 
   private closeAll(price: number, time: number, reason: ExitReason): void {

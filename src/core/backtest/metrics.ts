@@ -111,6 +111,63 @@ function equityPass(
   return Float64Array.of(maxDd, maxDdDuration, sum, sumSq, downSq);
 }
 
+/** The trade-level sums every P&L metric is made of (the backtest's and the live portfolio's). */
+export interface TradeStats {
+  readonly count: number;
+  readonly wins: number;
+  readonly losses: number;
+  readonly grossProfit: number;
+  /** positive: the sum of the losing trades' P&L, negated */
+  readonly grossLoss: number;
+  readonly pnlSum: number;
+  readonly longestStreak: number;
+}
+
+/**
+ * One pass over closed trades in exit order. Shared by computeMetrics and the live portfolio's
+ * per-strategy and per-symbol breakdowns, so a win rate or profit factor means the same in both.
+ */
+export function tradeStats(trades: Iterable<{ readonly pnl: number }>): TradeStats {
+  let count = 0;
+  let wins = 0;
+  let losses = 0;
+  let grossProfit = 0;
+  let grossLoss = 0;
+  let pnlSum = 0;
+  let streak = 0;
+  let longestStreak = 0;
+  for (const t of trades) {
+    count++;
+    pnlSum += t.pnl;
+    if (t.pnl > 0) {
+      wins++;
+      grossProfit += t.pnl;
+    } else if (t.pnl < 0) {
+      losses++;
+      grossLoss -= t.pnl;
+    }
+    if (t.pnl < 0) {
+      if (++streak > longestStreak) longestStreak = streak;
+    } else {
+      streak = 0;
+    }
+  }
+  return { count, wins, losses, grossProfit, grossLoss, pnlSum, longestStreak };
+}
+
+/** The trade metrics of BacktestMetrics from TradeStats (same formulas, same nulls). */
+export function tradeMetrics(s: TradeStats) {
+  return {
+    trades: s.count,
+    winRatePct: s.count > 0 ? (s.wins / s.count) * 100 : 0,
+    profitFactor: s.grossLoss > 0 ? s.grossProfit / s.grossLoss : null,
+    expectancy: s.count > 0 ? s.pnlSum / s.count : 0,
+    avgWin: s.wins > 0 ? s.grossProfit / s.wins : 0,
+    avgLoss: s.losses > 0 ? -s.grossLoss / s.losses : 0,
+    longestLosingStreak: s.longestStreak,
+  };
+}
+
 export function computeMetrics(m: MetricsInput): BacktestMetrics {
   const eq = m.equity;
   const n = eq.length;
@@ -138,39 +195,17 @@ export function computeMetrics(m: MetricsInput): BacktestMetrics {
   if (years > 0 && initial > 0)
     cagrPct = final <= 0 ? -100 : (Math.pow(final / initial, 1 / years) - 1) * 100;
 
-  let wins = 0;
-  let losses = 0;
-  let grossProfit = 0;
-  let grossLoss = 0;
-  let pnlSum = 0;
-  let streak = 0;
-  let longestStreak = 0;
-  for (const t of m.trades) {
-    pnlSum += t.pnl;
-    if (t.pnl > 0) {
-      wins++;
-      grossProfit += t.pnl;
-    } else if (t.pnl < 0) {
-      losses++;
-      grossLoss -= t.pnl;
-    }
-    if (t.pnl < 0) {
-      if (++streak > longestStreak) longestStreak = streak;
-    } else {
-      streak = 0;
-    }
-  }
-  const count = m.trades.length;
+  const t = tradeMetrics(tradeStats(m.trades));
 
   return {
     netProfit: final - initial,
     totalReturnPct: ((final - initial) / initial) * 100,
     cagrPct,
     maxDrawdownPct: maxDd * 100,
-    trades: count,
-    winRatePct: count > 0 ? (wins / count) * 100 : 0,
-    profitFactor: grossLoss > 0 ? grossProfit / grossLoss : null,
-    expectancy: count > 0 ? pnlSum / count : 0,
+    trades: t.trades,
+    winRatePct: t.winRatePct,
+    profitFactor: t.profitFactor,
+    expectancy: t.expectancy,
     sharpe,
     sortino,
     exposurePct: n > 0 ? (m.exposedCandles / n) * 100 : 0,
@@ -179,8 +214,8 @@ export function computeMetrics(m: MetricsInput): BacktestMetrics {
     initialBalance: initial,
     finalEquity: final,
     maxDrawdownDurationMs: maxDdDuration,
-    avgWin: wins > 0 ? grossProfit / wins : 0,
-    avgLoss: losses > 0 ? -grossLoss / losses : 0,
-    longestLosingStreak: longestStreak,
+    avgWin: t.avgWin,
+    avgLoss: t.avgLoss,
+    longestLosingStreak: t.longestLosingStreak,
   };
 }

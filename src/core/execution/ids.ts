@@ -4,7 +4,8 @@
 // two legs, an exit) gets a client order id that is a pure function of the intent and the leg.
 import { base64url, sha256 } from "../util/sha256";
 
-export type IntentAction = "entry" | "exit";
+/** entry/exit: a signal's decision on a candle; close: closing the position when the instance stops */
+export type IntentAction = "entry" | "exit" | "close";
 export type OrderLeg = "entry" | "exit" | "list" | "take_profit" | "stop_loss";
 
 const LEG_CODE: Readonly<Record<OrderLeg, string>> = {

@@ -20,6 +20,8 @@ export const ORDER_STATES = [
   "EXPIRED",
   /** the venue confirmed, after the grace window, that it never had the order */
   "NOT_PLACED",
+  /** refused by AURA's pre-trade checks: recorded, never sent */
+  "DENIED",
 ] as const;
 export type OrderState = (typeof ORDER_STATES)[number];
 
@@ -48,6 +50,8 @@ export type VenueStatus =
 
 export type OrderEvent =
   | { type: "send" }
+  /** the request provably never reached the venue (refused connection, 429, -1021): send again later */
+  | { type: "not_sent" }
   /** a timeout, 5xx, -1007 or dropped connection: the order may exist */
   | { type: "ambiguous" }
   /** a definitive refusal (a filter, the balance): the order does not exist */
@@ -90,6 +94,8 @@ export function transition(state: OrderState, event: OrderEvent): Transition {
   switch (event.type) {
     case "send":
       return state === "PENDING" ? { ok: true, state: "SUBMITTING" } : illegal(state, event);
+    case "not_sent":
+      return state === "SUBMITTING" ? { ok: true, state: "PENDING" } : illegal(state, event);
     case "ambiguous":
       return state === "SUBMITTING" || state === "UNKNOWN"
         ? { ok: true, state: "UNKNOWN" }

@@ -97,7 +97,7 @@ export class AdminApi {
     this.add(
       "POST",
       "/sim/v1/accounts",
-      "create an account {balances, permissions?, commission?, apiKey?, secretKey?} → {accountId, apiKey, secretKey}",
+      "create an account {balances, permissions?, commission?: {maker?, taker?, asset?: received|quote}, apiKey?, secretKey?} → {accountId, apiKey, secretKey}",
       ({ body }) => ({ status: 201, body: t.createAccount(body) }),
     );
     this.add("GET", "/sim/v1/accounts", "list accounts with balances", () => ({ body: t.accountViews() }));

@@ -21,6 +21,7 @@ import {
   type Balance,
   type CancelListResult,
   type CancelResult,
+  type CommissionAsset,
   type CommissionRates,
   type EngineEvent,
   type ExecutionType,
@@ -227,7 +228,7 @@ export class MatchingEngine {
 
   createAccount(
     balances: Record<string, Decimal> = {},
-    commission?: Partial<CommissionRates>,
+    commission?: Partial<CommissionRates> & { asset?: CommissionAsset },
     time = 0,
   ): AccountState {
     const acc: AccountState = {
@@ -237,6 +238,7 @@ export class MatchingEngine {
         maker: commission?.maker ?? Decimal.parse(this.config.makerCommission),
         taker: commission?.taker ?? Decimal.parse(this.config.takerCommission),
       },
+      commissionAsset: commission?.asset ?? "received",
       updateTime: time,
     };
     for (const [asset, amount] of Object.entries(balances)) {
@@ -383,6 +385,12 @@ export class MatchingEngine {
       lockAsset = rules.quoteAsset;
       const ref = t === "MARKET" ? execPrice! : marketTyped ? req.stopPrice! : req.price!;
       lockAmount = quoteAmount(qty, ref, "BUY");
+      const { commission: c, commissionAsset } = this.account(accountId);
+      if (commissionAsset === "quote") {
+        // the rate the order can pay: a market fill is a taker, a LIMIT_MAKER a maker, the rest either
+        const rate = marketTyped ? c.taker : t === "LIMIT_MAKER" ? c.maker : Decimal.max(c.maker, c.taker);
+        lockAmount = lockAmount.add(this.quoteFeeReserve(rules, qty, lockAmount, rate));
+      }
     }
     if (this.balance(accountId, lockAsset).free.lt(lockAmount)) throw err.rejected(MSG.insufficientBalance);
     return { rules, qty, quoteOrderQty, execPrice, marketPrice, clientOrderId, lockAsset, lockAmount };
@@ -470,7 +478,11 @@ export class MatchingEngine {
     const rules = this.rules.get(o.symbol)!;
     if (o.side === "BUY") {
       // a stop-market buy may trigger above the price its funds were locked at
-      const need = quoteAmount(o.origQty.sub(o.executedQty), price, "BUY");
+      const remaining = o.origQty.sub(o.executedQty);
+      let need = quoteAmount(remaining, price, "BUY");
+      const acc = this.account(o.accountId);
+      if (acc.commissionAsset === "quote")
+        need = need.add(this.quoteFeeReserve(rules, remaining, need, acc.commission.taker));
       const have = (o.lock?.amount ?? Decimal.ZERO).add(this.balance(o.accountId, rules.quoteAsset).free);
       if (have.lt(need)) {
         this.expire(tx, o, "INSUFFICIENT_LIQUIDITY");
@@ -512,7 +524,13 @@ export class MatchingEngine {
     const rate = isMaker ? acc.commission.maker : acc.commission.taker;
     let commission: Decimal;
     let commissionAsset: string;
-    if (o.side === "BUY") {
+    if (o.side === "BUY" && acc.commissionAsset === "quote") {
+      commission = quote.mul(rate).round(QUOTE_DECIMALS, "halfUp");
+      commissionAsset = rules.quoteAsset;
+      this.spend(o, rules.quoteAsset, quote.add(commission));
+      const b = this.balance(o.accountId, rules.baseAsset);
+      b.free = b.free.add(qty);
+    } else if (o.side === "BUY") {
       this.spend(o, rules.quoteAsset, quote);
       commission = qty.mul(rate).round(QUOTE_DECIMALS, "halfUp");
       commissionAsset = rules.baseAsset;
@@ -551,6 +569,21 @@ export class MatchingEngine {
     if (o.workingTime === -1) o.workingTime = tx.time;
     if (o.status === "FILLED") this.close(o);
     this.emit(tx, o, "TRADE", { price, qty, commission, commissionAsset, tradeId, isMaker });
+  }
+
+  /**
+   * The quote a BUY of `qty` costing `quote` holds back for its fee on an account that pays fees
+   * in the quote asset. Each fill's fee is rounded on its own, so with partial fills their sum may
+   * pass the rounded fee of the whole by up to half a unit per fill: one unit per fill is added
+   * then, so the fees always come out of the lock and free funds never go negative (the unused
+   * rest is released when the order ends).
+   */
+  private quoteFeeReserve(rules: SymbolRules, qty: Decimal, quote: Decimal, rate: Decimal): Decimal {
+    const fee = quote.mul(rate).round(QUOTE_DECIMALS, "halfUp");
+    if (!this.partialRatio) return fee;
+    const chunk = Decimal.max(rules.stepSize, qty.mul(this.partialRatio).roundDown(rules.stepSize));
+    const fills = qty.div(chunk, 0, "up");
+    return fee.add(fills.mul(Decimal.of(1n, QUOTE_DECIMALS)));
   }
 
   /** Pays `amount` of `asset` for an order: from its lock first, then from free funds. */
@@ -804,6 +837,11 @@ export class MatchingEngine {
     } else {
       lockAsset = rules.quoteAsset;
       lockAmount = quoteAmount(qty, Decimal.max(refPrice(req.above), refPrice(req.below)), "BUY");
+      const { commission: c, commissionAsset } = this.account(accountId);
+      if (commissionAsset === "quote")
+        lockAmount = lockAmount.add(
+          this.quoteFeeReserve(rules, qty, lockAmount, Decimal.max(c.maker, c.taker)),
+        );
     }
     if (this.balance(accountId, lockAsset).free.lt(lockAmount)) throw err.rejected(MSG.insufficientBalance);
 
@@ -1012,6 +1050,29 @@ export class MatchingEngine {
 
   orderListOf(orderId: number): OrderList | undefined {
     return this.listOfOrder.get(orderId);
+  }
+
+  /**
+   * A MARKET order that meets a thin book (the partial-fill fault): `share` of its quantity fills
+   * in one trade and the rest expires, as Binance reports a market order the book ran out for.
+   */
+  placeThinMarket(accountId: number, req: NewOrderRequest, time: number, share: Decimal): PlaceResult {
+    if (req.type !== "MARKET") return this.placeOrder(accountId, req, time);
+    const p = this.prepare(accountId, req);
+    const tx = new Tx(time);
+    const order = this.newOrder(accountId, p.rules, req, p.qty, p.clientOrderId, time, p.quoteOrderQty);
+    this.lockFunds(tx, order, { asset: p.lockAsset, amount: p.lockAmount, users: 1 });
+    this.emit(tx, order, "NEW");
+    const fillsFrom = tx.events.length;
+    const qty = Decimal.max(p.rules.stepSize, p.qty.mul(share).roundDown(p.rules.stepSize));
+    this.fill(tx, order, Decimal.min(qty, p.qty), p.execPrice!, false);
+    if (isOpenStatus(order.status)) this.expire(tx, order, "INSUFFICIENT_LIQUIDITY");
+    this.flushAll(tx);
+    return {
+      order: snapshot(order),
+      fills: collectFills(tx.events.slice(fillsFrom), order.orderId),
+      events: tx.events,
+    };
   }
 }
 

@@ -114,10 +114,18 @@ export interface CommissionRates {
   taker: Decimal;
 }
 
+/**
+ * Where an account's fees are paid. "received": in the asset the fill brings in (base on a BUY,
+ * quote on a SELL), Binance's rule. "quote": always in the quote asset, as when fees come out of a
+ * separate balance valued at par: a BUY receives its whole quantity and pays the fee on top.
+ */
+export type CommissionAsset = "received" | "quote";
+
 export interface AccountState {
   readonly id: number;
   readonly balances: Map<string, Balance>;
   commission: CommissionRates;
+  readonly commissionAsset: CommissionAsset;
   /** Replay time of the last balance change. */
   updateTime: number;
 }

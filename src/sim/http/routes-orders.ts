@@ -1,5 +1,6 @@
 // Trading endpoints (docs/exchange-contract.md, Orders and OCO order lists): orders, order lists
 // (both OCO routes map onto one engine), open orders and history.
+import { Decimal } from "../../core/money/decimal";
 import { BinanceError, err } from "../binance/errors";
 import {
   cancelReport,
@@ -186,7 +187,11 @@ export function orderRoutes(core: SimCore): Route[] {
         const req = newOrderRequest(ctx.params);
         const type = respType(ctx.params, defaultRespType(req.type));
         const t = core.marketTime();
-        const r = core.engine.placeOrder(ctx.account!.id, req, t);
+        const thin =
+          req.type === "MARKET" ? core.faults.take("partial-fill", ctx.method, ctx.path) : undefined;
+        const r = thin
+          ? core.engine.placeThinMarket(ctx.account!.id, req, t, Decimal.parse(thin.spec.ratio ?? "0.5"))
+          : core.engine.placeOrder(ctx.account!.id, req, t);
         core.publish(r.events);
         return { body: orderResponse(r.order, t, r.fills, type), placedOrderIds: [r.order.orderId] };
       },

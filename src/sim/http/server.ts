@@ -1,6 +1,6 @@
 // The REST request pipeline: route → 429 storm fault → request weight → latency fault → API key,
-// signature and timestamp → key permission → order-rate limit → handler → after-commit faults →
-// response with X-MBX-* headers. Admin requests (/sim/v1) go to the admin API untouched.
+// signature and timestamp → key permission → order-rate limit → before-commit fault → handler →
+// after-commit faults → response with X-MBX-* headers. Admin requests (/sim/v1) go to the admin API untouched.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BinanceError, err, MSG } from "../binance/errors";
 import { hmacHex, restPayload, signaturesMatch } from "../binance/signing";
@@ -205,6 +205,15 @@ export class RestApi {
       if (route.orderCount && account) {
         const over = this.core.limiter.checkOrders(account.id, route.orderCount);
         if (over) throw over;
+      }
+      // a gateway failure in front of the matching engine: the client sees a 5xx, nothing was placed
+      const refused = this.core.faults.take("error-before-commit", method, path);
+      if (refused) {
+        const code = refused.spec.code ?? -1000;
+        const msg =
+          refused.spec.msg ??
+          (code === -1007 ? MSG.timeout : code === -1001 ? MSG.disconnected : MSG.unknown);
+        return send(refused.spec.status ?? 503, { code, msg });
       }
       const result: RouteResult = route.handler(ctx);
       // the request has been committed: after-commit faults and the success headers apply

@@ -2,7 +2,7 @@
 // reports each price point ("tick") and each candle close. Gaps in the data stay gaps: after a
 // close the next event is the next candle that really exists.
 import { Decimal } from "../../core/money/decimal";
-import { intrabarPath, pathLength, pointTime } from "./intrabar";
+import { intrabarPath, pathLength, pointTime } from "../../core/market/intrabar";
 import { indexAtOrBefore, type KlineRow, type MarketSeries } from "./series";
 
 export type FeedEvent =

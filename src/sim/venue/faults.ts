@@ -8,6 +8,8 @@ export const FAULT_KINDS = [
   "latency",
   "delay-after-commit",
   "error-after-commit",
+  "error-before-commit",
+  "partial-fill",
   "rate-limit",
   "order-not-found",
   "ws-drop",
@@ -30,12 +32,14 @@ export interface FaultSpec {
   count?: number;
   /** Armed for this many wall-clock milliseconds from now. */
   durationMs?: number;
+  /** Lets this many matching requests through untouched before the fault applies (default 0). */
+  skip?: number;
   match?: FaultMatch;
   /** latency / delay-after-commit: delay; order-not-found: how long an accepted order stays invisible; clock-offset: offset (may be negative). */
   ms?: number;
-  /** error-after-commit: HTTP status (default 503); rate-limit: 429 (default) or 418. */
+  /** error-after/before-commit: HTTP status (default 503); rate-limit: 429 (default) or 418. */
   status?: number;
-  /** error-after-commit: -1000 (default), -1001 or -1007; reject-oco: default -1013. */
+  /** error-after/before-commit: -1000 (default), -1001 or -1007; reject-oco: default -1013. */
   code?: number;
   msg?: string;
   /** rate-limit: Retry-After seconds (default 2). */
@@ -44,6 +48,8 @@ export interface FaultSpec {
   mode?: "drop" | "hold";
   /** ws-drop: which connections to drop (default "all"). */
   scope?: "all" | "market" | "user";
+  /** partial-fill: the share of a MARKET order's quantity that fills, a decimal in (0, 1) (default "0.5"). */
+  ratio?: string;
 }
 
 export interface ActiveFault extends Required<Pick<FaultSpec, "kind">> {
@@ -53,12 +59,16 @@ export interface ActiveFault extends Required<Pick<FaultSpec, "kind">> {
   until?: number;
   remaining?: number;
   hits: number;
+  /** matching requests let through so far (see FaultSpec.skip) */
+  passed: number;
 }
 
 const DEFAULT_MATCH: Partial<Record<FaultKind, FaultMatch>> = {
   latency: { path: "/api/*" },
   "delay-after-commit": { method: "POST", path: "/api/v3/order" },
   "error-after-commit": { method: "POST", path: "/api/v3/order" },
+  "error-before-commit": { method: "POST", path: "/api/v3/order" },
+  "partial-fill": { method: "POST", path: "/api/v3/order" },
   "rate-limit": { path: "/api/*" },
   "order-not-found": { method: "POST", path: "/api/v3/order" },
   "clock-offset": {},
@@ -70,6 +80,8 @@ const ONE_SHOT: FaultKind[] = [
   "latency",
   "delay-after-commit",
   "error-after-commit",
+  "error-before-commit",
+  "partial-fill",
   "rate-limit",
   "order-not-found",
   "reject-oco",
@@ -84,6 +96,8 @@ export function validateFault(spec: FaultSpec): FaultSpec {
   };
   posInt(spec.count, "count");
   posInt(spec.durationMs, "durationMs");
+  if (spec.skip !== undefined && (!Number.isInteger(spec.skip) || spec.skip < 0))
+    throw new RangeError("skip must be a non-negative integer");
   if (spec.ms !== undefined && (!Number.isInteger(spec.ms) || (spec.kind !== "clock-offset" && spec.ms < 0)))
     throw new RangeError("ms must be an integer (non-negative except for clock-offset)");
   const needsMs: FaultKind[] = ["latency", "delay-after-commit", "order-not-found", "clock-offset"];
@@ -97,6 +111,11 @@ export function validateFault(spec: FaultSpec): FaultSpec {
   if (spec.msg !== undefined && typeof spec.msg !== "string") throw new RangeError("msg must be a string");
   if (spec.mode !== undefined && spec.mode !== "drop" && spec.mode !== "hold")
     throw new RangeError("mode must be drop or hold");
+  if (
+    spec.ratio !== undefined &&
+    (typeof spec.ratio !== "string" || !/^0?\.[0-9]{1,8}$/.test(spec.ratio) || !/[1-9]/.test(spec.ratio))
+  )
+    throw new RangeError('ratio must be a decimal string between 0 and 1, e.g. "0.23"');
   if (spec.scope !== undefined && !["all", "market", "user"].includes(spec.scope))
     throw new RangeError("scope must be all, market or user");
   if (spec.match !== undefined && (typeof spec.match !== "object" || spec.match === null))
@@ -130,6 +149,7 @@ export class FaultInjector {
       until: spec.durationMs !== undefined ? t + spec.durationMs : undefined,
       remaining: spec.count,
       hits: 0,
+      passed: 0,
     };
     this.faults.push(f);
     this.onChange?.(f, "added");
@@ -151,6 +171,10 @@ export class FaultInjector {
   take(kind: FaultKind, method?: string, path?: string): ActiveFault | undefined {
     const f = this.peek(kind, method, path);
     if (!f) return undefined;
+    if (f.passed < (f.spec.skip ?? 0)) {
+      f.passed++;
+      return undefined;
+    }
     f.hits++;
     if (f.remaining !== undefined) {
       f.remaining--;

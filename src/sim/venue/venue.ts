@@ -2,7 +2,7 @@
 // replay → market streams. The HTTP, WebSocket and admin layers all work through this object.
 import { Decimal } from "../../core/money/decimal";
 import { MatchingEngine, type EngineConfig } from "../engine/engine";
-import type { EngineEvent } from "../engine/types";
+import type { CommissionAsset, EngineEvent } from "../engine/types";
 import { SymbolFeed } from "../replay/feed";
 import { Replay, realTimers, type Timers } from "../replay/replay";
 import { MarketHub } from "../ws/market-hub";
@@ -45,8 +45,11 @@ export interface CreateAccountOptions {
   /** Free balances per asset as decimal strings, e.g. { USDT: "10000" }. */
   balances?: Record<string, string>;
   permissions?: Partial<ApiPermissions>;
-  /** Commission rates, e.g. { maker: "0.001", taker: "0.001" }. */
-  commission?: { maker?: string; taker?: string };
+  /**
+   * Commission rates, e.g. { maker: "0.001", taker: "0.001" }, and the asset fees are paid in:
+   * "received" (default, Binance's rule) or "quote" (every fee in the quote asset).
+   */
+  commission?: { maker?: string; taker?: string; asset?: CommissionAsset };
   apiKey?: string;
   secretKey?: string;
 }
@@ -211,7 +214,7 @@ export class SimCore {
     const permissions = opts.permissions
       ? checkPermissions(opts.permissions as Record<string, unknown>)
       : undefined;
-    const commission: { maker?: Decimal; taker?: Decimal } = {};
+    const commission: { maker?: Decimal; taker?: Decimal; asset?: CommissionAsset } = {};
     for (const k of ["maker", "taker"] as const) {
       const v = opts.commission?.[k];
       if (v === undefined) continue;
@@ -219,6 +222,12 @@ export class SimCore {
       if (!d || d.isNegative() || d.gt(Decimal.ONE))
         throw new RangeError(`commission.${k} must be a decimal fraction such as "0.001"`);
       commission[k] = d;
+    }
+    const asset: unknown = opts.commission?.asset;
+    if (asset !== undefined) {
+      if (asset !== "received" && asset !== "quote")
+        throw new RangeError('commission.asset must be "received" or "quote"');
+      commission.asset = asset;
     }
     if (opts.apiKey !== undefined && this.accounts.get(opts.apiKey))
       throw new RangeError("apiKey already in use");

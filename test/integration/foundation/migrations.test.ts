@@ -87,10 +87,14 @@ describe("migrations", () => {
   });
 
   test("unique constraints that make order and data handling idempotent exist", async () => {
+    // intent ids carry their strategy instance: one order per intent and leg
     expect(await uniqueColumnSets("orders")).toEqual(
-      expect.arrayContaining(["client_order_id", "strategy_id,intent_id"]),
+      expect.arrayContaining(["client_order_id", "intent_id,role"]),
     );
-    expect(await uniqueColumnSets("fills")).toContain("symbol,exchange_trade_id");
+    // one decision per strategy instance and candle, whichever runner makes it
+    expect(await uniqueColumnSets("strategy_decisions")).toContain("strategy_id,candle_open_time");
+    // both sides of one venue trade can be AURA accounts: a fill is its order's trade
+    expect(await uniqueColumnSets("fills")).toContain("order_id,exchange_trade_id");
     expect(await uniqueColumnSets("klines")).toContain("symbol,interval,open_time");
     expect(await uniqueColumnSets("order_lists")).toContain("list_client_order_id");
     expect(await uniqueColumnSets("refresh_tokens")).toContain("token_hash");

@@ -4,7 +4,7 @@ import { Decimal } from "../../../src/core/money/decimal";
 import { SYMBOLS } from "../../../src/core/market/symbols";
 import { MatchingEngine, type EngineConfig } from "../../../src/sim/engine/engine";
 import type { EngineEvent, NewOrderRequest } from "../../../src/sim/engine/types";
-import { intrabarPath } from "../../../src/sim/replay/intrabar";
+import { intrabarPath } from "../../../src/core/market/intrabar";
 
 export const D = (s: string | number) => Decimal.from(String(s));
 export const SYM = "BTCUSDT";

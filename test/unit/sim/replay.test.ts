@@ -3,7 +3,7 @@
 import { bundledSeries, type KlineRow } from "../../../src/adapters/klines/files";
 import { Decimal } from "../../../src/core/money/decimal";
 import { SymbolFeed, type FeedEvent } from "../../../src/sim/replay/feed";
-import { intrabarPath, lowFirst, pathLength } from "../../../src/sim/replay/intrabar";
+import { intrabarPath, lowFirst, pathLength } from "../../../src/core/market/intrabar";
 import { Replay, type Timers } from "../../../src/sim/replay/replay";
 import { bucketStart, klinesAt, makeSeries, parseTimeZone } from "../../../src/sim/replay/series";
 

@@ -2,8 +2,10 @@
 // each leg cut into `steps` equal moves rounded to the tick. The path touches the real high and
 // low exactly and ends on the real close, so a resting order triggers inside a candle exactly
 // when the candle's range reaches it, and the order of the extremes follows the common
-// "nearer extreme first" convention.
-import { Decimal } from "../../core/money/decimal";
+// "nearer extreme first" convention. It lives in the core because the simulator replays it and
+// the backtest's "path" fill option follows it: one rule, so paper trading and backtests agree on
+// which of a stop and a target a candle reaches first.
+import { Decimal } from "../money/decimal";
 
 export interface Ohlc {
   open: Decimal;
