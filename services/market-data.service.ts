@@ -1,8 +1,9 @@
 // Market data: live klines from the exchange's WebSocket (closed candles only, strictly in order,
-// gaps back-filled over REST first), reference-counted subscriptions, the candle store and cache,
-// and history reads. The logic lives in src/adapters/market and src/core/market; this file wires
-// it to the broker: params in, events out.
-import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+// gaps back-filled over REST first), subscriptions stored in the database, each series streamed by
+// exactly one market-data node through a lease (another node takes it over when that one dies),
+// the candle store and cache, and history reads. The logic lives in src/adapters/market and
+// src/core/market; this file wires it to the broker: params in, events out.
+import { Errors, type EventSchema, type Context, type Service, type ServiceSchema } from "moleculer";
 import { AuthGuardMixin, guarded } from "../mixins/auth-guard.mixin";
 import { backoffDelay, type BackoffOptions } from "../src/adapters/exchange/backoff";
 import { marketDataConfig } from "../src/adapters/config";
@@ -14,6 +15,8 @@ import { MarketFeed } from "../src/adapters/market/feed";
 import { CandleHistory, GapBook } from "../src/adapters/market/history";
 import { ensureBundledHistory, type BundledLoadResult } from "../src/adapters/market/import";
 import { BatchedKlineWriter, KlineStore } from "../src/adapters/market/kline-store";
+import { StreamOwnership, type Outgoing } from "../src/adapters/market/ownership";
+import { StreamStore, strategyIdOf, type SeriesId } from "../src/adapters/market/streams";
 import { toMoleculerError } from "../src/adapters/errors";
 import { getDatabase } from "../src/adapters/storage/database";
 import { epochOrIsoTimeParam } from "../src/gateway/params";
@@ -51,6 +54,13 @@ export interface MarketDataSettings {
   writer: { maxRows: number; maxDelayMs: number };
   /** after a restart, candles missed since the newest stored one are back-filled up to this many */
   maxResumeCandles: number;
+  /** how long a node's lease on a series' stream lasts unless renewed (every third of it) */
+  streamLeaseTtlMs: number;
+  /**
+   * how long a gateway node may be missing from the registry before its subscriptions are dropped
+   * (it may not have been discovered yet, or be leaving without a goodbye)
+   */
+  nodeBoundGraceMs: number;
 }
 
 /** The service's settings: the variables from marketDataConfig, the rest fixed here. */
@@ -70,6 +80,8 @@ export function readMarketDataEnv(env?: NodeJS.ProcessEnv): MarketDataSettings {
     subscribeWaitMs: 5000,
     writer: { maxRows: 1000, maxDelayMs: 100 },
     maxResumeCandles: 1000,
+    streamLeaseTtlMs: cfg.streamLeaseTtlMs,
+    nodeBoundGraceMs: 30_000,
   };
 }
 
@@ -100,11 +112,21 @@ function timeParam(name: string) {
   return epochOrIsoTimeParam(name, { optional: true });
 }
 
-/** subscriber id → node it runs on, so a node that leaves takes its subscriptions with it */
-type Sub = { subscribers: Map<string, string> };
+/**
+ * Who may hold subscriptions: the strategy actors (`strategy.<instanceId>`), market-data's own
+ * nodes (MARKET_DATA_WATCH), the gateway, which holds the series its dashboard sockets watch
+ * (subscriber `api.<node>`), and operators.
+ */
+const SUBSCRIBERS = ["strategy.*", "market-data", "api", REPL_CALLER];
 
-/** Who may hold subscriptions: the strategy actors (`strategy.<instanceId>`) and market-data's own nodes. */
-const SUBSCRIBERS = ["strategy.*", "market-data"];
+/** The subscriber id of the MARKET_DATA_WATCH series: one for every node, so they share one subscription. */
+export const WATCH_SUBSCRIBER = "watch:env";
+
+/** A gateway node's subscriber id is this prefix and its node id; it lasts while that node is in the cluster. */
+const NODE_BOUND_PREFIX = "api.";
+
+/** Broadcast to the other market-data nodes when a stream is given back, so one takes it at once. */
+const STREAM_RELEASED = "market-data.stream.released";
 
 /** The bundled history load, as health() reports it. */
 type BundledState =
@@ -118,8 +140,11 @@ type Health = {
 };
 
 interface MarketDataVars {
-  subs: Map<string, Sub>;
   gaps: GapBook;
+  /** MARKET_DATA_WATCH series (seriesKey), whose closed candles this node logs when it streams them */
+  watchKeys: Set<string>;
+  /** gateway nodes with subscriptions that the registry does not list, since when */
+  missingSince: Map<string, number>;
   stopping: boolean;
   bundled: BundledState;
   bundledTask?: Promise<void>;
@@ -133,23 +158,25 @@ interface MarketDataVars {
   cache: CandleCache;
   feed: MarketFeed;
   history: CandleHistory;
+  streams: StreamStore;
+  ownership: StreamOwnership;
 }
+
+type SubscribeResult = { symbol: string; interval: string; subscribers: number; live: boolean };
 
 interface MarketDataMethods {
   callExchange<T>(fn: () => Promise<T>): Promise<T>;
   requireSymbol(symbol: string): Promise<ExchangeSymbol>;
-  addSubscriber(
-    symbol: string,
-    interval: string,
-    subscriber: string,
-    nodeID: string,
-  ): Promise<{ symbol: string; interval: string; subscribers: number; live: boolean }>;
+  addSubscriber(symbol: string, interval: string, subscriber: string): Promise<SubscribeResult>;
   removeSubscriber(
     symbol: string,
     interval: string,
     subscriber: string,
-  ): { symbol: string; interval: string; subscribers: number };
-  removeKey(k: string, subscriber?: string): void;
+  ): Promise<{ symbol: string; interval: string; subscribers: number }>;
+  startSeries(s: SeriesId): Promise<void>;
+  marketNodes(): string[];
+  sweepNodeBound(): Promise<void>;
+  deliver(items: Outgoing[]): void;
   onClosed(ev: CandleClosedEvent): void;
   onGap(ev: DataGapEvent): void;
   resolveEndpoints(): Promise<ExchangeEndpoints>;
@@ -175,7 +202,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
   actions: {
     /**
      * Keeps a series streaming while at least one subscriber holds it. The same subscriber id
-     * subscribing twice counts once, so a restarting strategy cannot inflate the count.
+     * subscribing twice counts once, so a restarting strategy cannot inflate the count. The
+     * subscription is stored, so it outlives this node; `strategy.<id>` holds the series only while
+     * that strategy is active or stopping, `api.<node>` while that gateway node is in the cluster.
      */
     subscribe: guarded({
       auth: "internal",
@@ -192,7 +221,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       async handler(this: Self, ctx: Context<SeriesParams>) {
         const { symbol, interval, subscriber } = ctx.params;
         await this.requireSymbol(symbol);
-        return this.addSubscriber(symbol, interval, subscriber, ctx.nodeID ?? this.broker.nodeID);
+        return this.addSubscriber(symbol, interval, subscriber);
       },
     }),
 
@@ -208,26 +237,43 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
         interval: INTERVAL,
         subscriber: { type: "string", min: 1, max: 200 },
       },
-      handler(this: Self, ctx: Context<SeriesParams>) {
+      async handler(this: Self, ctx: Context<SeriesParams>) {
         const { symbol, interval, subscriber } = ctx.params;
         return this.removeSubscriber(symbol, interval, subscriber);
       },
     }),
 
     /**
-     * Active subscriptions with their subscribers and continuity state, for operators
+     * Series held by subscriptions, with their subscribers, the node streaming each and, for the
+     * series streamed here, their continuity state; for operators
      * (`call market-data.subscriptions --$caller repl` in the REPL).
      */
     subscriptions: guarded({
       auth: "internal",
       callers: [REPL_CALLER],
       visibility: "public",
-      handler(this: Self) {
+      async handler(this: Self) {
         const health = this.feed?.seriesHealth() ?? {};
-        return [...this.subs.entries()].map(([k, s]) => {
-          const [symbol, interval] = k.split(":");
-          return { symbol, interval, subscribers: [...s.subscribers.keys()].sort(), ...(health[k] ?? {}) };
-        });
+        const rows = await this.streams.subscriptions();
+        const out = new Map<string, Record<string, unknown> & { subscribers: string[] }>();
+        for (const r of rows) {
+          if (!r.counts) continue;
+          const k = seriesKey(r.symbol, r.interval);
+          let e = out.get(k);
+          if (!e) {
+            e = {
+              symbol: r.symbol,
+              interval: r.interval,
+              subscribers: [],
+              owner: r.live ? r.owner : null,
+              fencingToken: r.token,
+              ...(health[k] ?? {}),
+            };
+            out.set(k, e);
+          }
+          e.subscribers.push(r.subscriber);
+        }
+        return [...out.values()];
       },
     }),
 
@@ -311,13 +357,30 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
   },
 
   events: {
-    // subscribers on a node that left the cluster will never unsubscribe
     "$node.disconnected"(this: Self, ctx: Context<{ node?: { id?: string } } | undefined>) {
       const gone = ctx.params?.node?.id;
-      if (!gone) return;
-      for (const [k, s] of [...this.subs.entries()]) {
-        for (const [sub, node] of [...s.subscribers.entries()]) if (node === gone) this.removeKey(k, sub);
+      // a gateway that left will never unsubscribe; its sockets went with it
+      if (gone && this.streams) {
+        this.streams
+          .dropBound(NODE_BOUND_PREFIX, [gone])
+          .catch((e: Error) =>
+            this.logger.warn({ err: e.message }, "could not drop a departed node's subscriptions"),
+          );
       }
+      // a market-data node that left gave its streams back first (or its leases run out): take them
+      this.ownership?.requestTick(0);
+    },
+    // a market-data node joined or left: rebalance (local changes are this node's own)
+    // outside the bulkhead: a runner creating hundreds of actors sends a burst of these, and a
+    // handler that only schedules a tick must never be refused as QUEUE_FULL
+    "$services.changed": {
+      bulkhead: { enabled: false },
+      handler(this: Self, ctx: Context<{ localService?: boolean }>) {
+        if (!ctx.params?.localService) this.ownership?.requestTick(100);
+      },
+    } as unknown as EventSchema,
+    [STREAM_RELEASED](this: Self) {
+      this.ownership?.requestTick(0);
     },
   },
 
@@ -340,14 +403,29 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       }
     },
 
-    async addSubscriber(this: Self, symbol: string, interval: string, subscriber: string, nodeID: string) {
-      const k = seriesKey(symbol, interval);
-      let s = this.subs.get(k);
-      if (!s) this.subs.set(k, (s = { subscribers: new Map() }));
-      s.subscribers.set(subscriber, nodeID);
+    async addSubscriber(this: Self, symbol: string, interval: string, subscriber: string) {
+      const series = { symbol, interval };
+      if (!(await this.streams.subscribe(series, subscriber))) {
+        throw new Errors.MoleculerClientError(
+          `Subscriber ${subscriber} names strategy ${strategyIdOf(subscriber)}, which does not exist.`,
+          404,
+          "NOT_FOUND",
+          { subscriber },
+        );
+      }
+      const subscribers = await this.streams.subscribers(series);
+      if (subscribers === 0) return { symbol, interval, subscribers, live: false };
+      // nobody streams it yet: this node takes it; the fair share may move it later
+      const here = (await this.ownership.acquire([series], true)).length > 0;
+      if (!here)
+        return { symbol, interval, subscribers, live: (await this.streams.owner(series)) !== undefined };
       let live = true;
-      if (!this.feed.has(symbol, interval)) await this.cache.clear(symbol, interval).catch(() => {});
-      const started = this.feed.start(symbol, interval);
+      // the start this node's claim began, then the stream's state now (it may have dropped since)
+      const started = (this.ownership.started(series) ?? Promise.resolve()).then(() => {
+        // given back or lost meanwhile: starting the feed now would stream it unowned
+        if (!this.ownership.holds(series)) throw new Error("the stream moved to another node");
+        return this.feed.start(symbol, interval);
+      });
       const timeout = new Promise<"timeout">((r) =>
         setTimeout(() => r("timeout"), this.settings.subscribeWaitMs).unref(),
       );
@@ -355,41 +433,78 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
         if ((await Promise.race([started, timeout])) === "timeout") live = false;
       } catch (err) {
         const e = err as CaughtError;
-        s.subscribers.delete(subscriber);
-        if (s.subscribers.size === 0) this.removeKey(k);
-        if (/exchange refused/.test(e.message)) {
-          throw new Errors.MoleculerClientError(
-            `Cannot stream ${symbol} ${interval}: ${e.message}`,
-            400,
-            "STREAM_REFUSED",
-            { symbol, interval },
-          );
-        }
-        throw new Errors.MoleculerRetryableError(
-          `Cannot stream ${symbol} ${interval} right now: ${e.message}`,
-          503,
-          "STREAM_UNAVAILABLE",
+        // anything but a refusal is this node's trouble, not the subscriber's: the subscription
+        // is stored, and this node or another streams the series once it can
+        if (!/exchange refused/.test(e.message)) return { symbol, interval, subscribers, live: false };
+        await this.streams.unsubscribe(series, subscriber);
+        if ((await this.streams.subscribers(series)) === 0) await this.ownership.release(series);
+        throw new Errors.MoleculerClientError(
+          `Cannot stream ${symbol} ${interval}: ${e.message}`,
+          400,
+          "STREAM_REFUSED",
           { symbol, interval },
         );
       }
-      return { symbol, interval, subscribers: s.subscribers.size, live };
+      return { symbol, interval, subscribers, live };
     },
 
-    removeSubscriber(this: Self, symbol: string, interval: string, subscriber: string) {
-      const k = seriesKey(symbol, interval);
-      this.removeKey(k, subscriber);
-      const s = this.subs.get(k);
-      return { symbol, interval, subscribers: s?.subscribers.size ?? 0 };
+    async removeSubscriber(this: Self, symbol: string, interval: string, subscriber: string) {
+      const series = { symbol, interval };
+      await this.streams.unsubscribe(series, subscriber);
+      const subscribers = await this.streams.subscribers(series);
+      // a stream held elsewhere is given back by its owner at its next round
+      if (subscribers === 0 && this.ownership.holds(series)) await this.ownership.release(series);
+      return { symbol, interval, subscribers };
     },
 
-    removeKey(this: Self, k: string, subscriber?: string) {
-      const s = this.subs.get(k);
-      if (!s) return;
-      if (subscriber !== undefined) s.subscribers.delete(subscriber);
-      if (subscriber === undefined || s.subscribers.size === 0) {
-        this.subs.delete(k);
-        const [symbol, interval] = k.split(":");
-        this.feed.stop(symbol, interval);
+    /** Starts streaming a series this node just claimed. */
+    async startSeries(this: Self, s: SeriesId) {
+      // the cached tail may have a hole from the time nobody streamed the series here
+      if (!this.feed.has(s.symbol, s.interval)) await this.cache.clear(s.symbol, s.interval).catch(() => {});
+      // given back or lost while the cache was cleared: nothing to start
+      if (!this.ownership.holds(s)) return;
+      await this.feed.start(s.symbol, s.interval);
+    },
+
+    /** The available nodes running market-data, this one included. */
+    marketNodes(this: Self) {
+      const nodes = this.broker.registry
+        .getServiceList({ onlyAvailable: true, skipInternal: true })
+        .filter((x) => x.name === this.name && x.nodeID !== undefined)
+        .map((x) => x.nodeID as string);
+      return nodes.includes(this.broker.nodeID) ? nodes : [...nodes, this.broker.nodeID];
+    },
+
+    /**
+     * Drops the subscriptions of gateway nodes the registry has not listed for the grace time: they
+     * stopped without a goodbye that reached this node.
+     */
+    async sweepNodeBound(this: Self) {
+      const bound = await this.streams.boundNodes(NODE_BOUND_PREFIX);
+      const present = new Set(this.broker.registry.getNodeList({ onlyAvailable: true }).map((n) => n.id));
+      const now = Date.now();
+      const gone: string[] = [];
+      for (const n of bound) {
+        if (present.has(n)) {
+          this.missingSince.delete(n);
+          continue;
+        }
+        const since = this.missingSince.get(n) ?? now;
+        this.missingSince.set(n, since);
+        if (now - since >= this.settings.nodeBoundGraceMs) gone.push(n);
+      }
+      for (const n of this.missingSince.keys()) if (!bound.includes(n)) this.missingSince.delete(n);
+      if (gone.length) {
+        await this.streams.dropBound(NODE_BOUND_PREFIX, gone);
+        for (const n of gone) this.missingSince.delete(n);
+        this.logger.info({ nodes: gone }, "dropped the subscriptions of gateway nodes that left the cluster");
+      }
+    },
+
+    deliver(this: Self, items: Outgoing[]) {
+      for (const it of items) {
+        if (it.kind === "closed") this.onClosed(it.ev);
+        else this.onGap(it.ev);
       }
     },
 
@@ -401,8 +516,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       this.cache
         .append(ev.symbol, ev.interval, ev.candle)
         .catch((e: Error) => this.logger.warn({ err: e.message }, "candle cache write failed"));
-      const s = this.subs.get(seriesKey(ev.symbol, ev.interval));
-      if (s?.subscribers.has("watch:env")) {
+      if (this.watchKeys.has(seriesKey(ev.symbol, ev.interval))) {
         const c = ev.candle;
         this.logger.info(
           {
@@ -468,7 +582,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       for (let attempt = 0; !this.stopping; attempt++) {
         try {
           await this.requireSymbol(symbol);
-          const r = await this.addSubscriber(symbol, interval, "watch:env", this.broker.nodeID);
+          const r = await this.addSubscriber(symbol, interval, WATCH_SUBSCRIBER);
           this.logger.info({ symbol, interval, live: r.live }, "watching series (MARKET_DATA_WATCH)");
           return;
         } catch (err) {
@@ -502,6 +616,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
           series: feed?.seriesHealth(),
           rest: this.rest?.stats(),
           bundledHistory: this.bundled,
+          streams: this.ownership?.stats(),
           writer: this.writer
             ? { written: this.writer.written, buffered: this.writer.buffered, dropped: this.writer.dropped }
             : undefined,
@@ -511,8 +626,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
   },
 
   created(this: Self) {
-    this.subs = new Map();
     this.gaps = new GapBook();
+    this.watchKeys = new Set(this.settings.watch.map((w) => seriesKey(w.symbol, w.interval)));
+    this.missingSince = new Map();
     this.stopping = false;
     this.bundled = { state: this.settings.loadBundled ? "pending" : "disabled" };
   },
@@ -548,7 +664,14 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       backfillBackoff: s.backfillBackoff,
       maxBackfillAttempts: s.maxBackfillAttempts,
       maxResumeCandles: s.maxResumeCandles,
-      resumeAfter: (symbol, interval) => this.store.lastOpenTime(symbol, interval),
+      // what this node still buffers counts as stored: the series resumes right after it
+      resumeAfter: async (symbol, interval) => {
+        await this.writer.flush().catch(() => {});
+        return this.store.lastOpenTime(symbol, interval);
+      },
+      anchored: async (symbol, interval, candle) => {
+        await this.store.insert(symbol, interval, [candle]);
+      },
       log: {
         info: (...a: unknown[]) => log.info(...a),
         warn: (...a: unknown[]) => log.warn(...a),
@@ -556,9 +679,10 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
         error: (...a: unknown[]) => log.error(...a),
       },
       publisher: {
-        closed: (ev) => this.onClosed(ev),
+        // closed candles and gaps leave only through the lease check
+        closed: (ev) => this.ownership.publish({ kind: "closed", ev }),
         updated: (ev) => void this.broker.broadcast(MARKET_EVENTS.candleUpdated, ev).catch(() => {}),
-        gap: (ev) => this.onGap(ev),
+        gap: (ev) => this.ownership.publish({ kind: "gap", ev }),
         stale: (ev) => {
           log.warn(
             { symbol: ev.symbol, interval: ev.interval, silentForMs: ev.silentForMs },
@@ -575,8 +699,30 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       gaps: this.gaps,
       livePublished: (symbol, interval) => this.feed.lastPublished(symbol, interval),
       flushWrites: () => this.writer.flush(),
+      storeBound: (symbol, interval) => this.streams.storeBound({ symbol, interval }),
       log: { warn: (...a: unknown[]) => log.warn(...a) },
     });
+    this.streams = new StreamStore(db.sequelize, this.broker.nodeID);
+    this.ownership = new StreamOwnership({
+      store: this.streams,
+      nodeId: this.broker.nodeID,
+      ttlMs: s.streamLeaseTtlMs,
+      nodes: () => this.marketNodes(),
+      start: (x) => this.startSeries(x),
+      // a lost stream may have published candles that never got out: the store says what did
+      stop: (x) => this.feed.stop(x.symbol, x.interval, { forget: true }),
+      deliver: (items) => this.deliver(items),
+      flush: () => this.writer.flush(),
+      housekeeping: () => this.sweepNodeBound(),
+      released: () =>
+        void this.broker.broadcast(STREAM_RELEASED, {}, { groups: [this.name] }).catch(() => {}),
+      log: {
+        info: (...a: unknown[]) => log.info(...a),
+        warn: (...a: unknown[]) => log.warn(...a),
+        error: (...a: unknown[]) => log.error(...a),
+      },
+    });
+    this.ownership.begin();
 
     if (s.loadBundled) {
       // in the background: readiness does not wait for it, a stop interrupts it between batches
@@ -595,8 +741,9 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
     }
 
     for (const w of s.watch) {
-      // kept subscribed for the life of the process; retried until the exchange answers
-      this.watchTask = (this.watchTask ?? Promise.resolve()).then(() =>
+      // kept subscribed for the life of the process; retried until the exchange answers. After the
+      // bundled history is in place: a series resumes after the newest stored candle
+      this.watchTask = (this.watchTask ?? this.bundledTask ?? Promise.resolve()).then(() =>
         this.keepWatching(w.symbol, w.interval),
       );
     }
@@ -613,6 +760,10 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
 
   async stopped(this: Self) {
     this.stopping = true;
+    // hand the streams back (what was published is stored first), so others need not wait for expiry
+    await this.ownership
+      ?.shutdown()
+      .catch((e: Error) => this.logger.warn({ err: e.message }, "could not hand the market streams back"));
     await this.feed?.close().catch(() => {});
     await this.writer?.flush().catch(() => {});
     await this.bundledTask?.catch(() => {});

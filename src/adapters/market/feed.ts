@@ -30,6 +30,12 @@ export interface FeedOptions {
   publisher: FeedPublisher;
   /** newest candle already delivered for a series (e.g. stored), to resume after a restart */
   resumeAfter?: (symbol: string, interval: string) => Promise<number | undefined>;
+  /**
+   * Keeps the closed candle a series with no history starts after (see anchor()), so that a later
+   * start — on this node or one taking the stream over — resumes there instead of at whatever is
+   * newest by then.
+   */
+  anchored?: (symbol: string, interval: string, candle: MarketCandle) => Promise<void>;
   maxResumeCandles?: number;
   /** minimum gap between market.candle.updated events of one series */
   updateThrottleMs?: number;
@@ -193,7 +199,17 @@ export class MarketFeed {
     try {
       const rows = await this.o.rest.klines({ symbol, interval, limit: 2 });
       // the newest row may still be forming; the one before it is closed
-      return rows.length >= 2 ? rows[rows.length - 2].openTime : undefined;
+      if (rows.length < 2) return undefined;
+      const closed = rows[rows.length - 2];
+      await this.o
+        .anchored?.(symbol, interval, closed)
+        .catch((e: Error) =>
+          this.log.warn(
+            { symbol, interval, err: e.message },
+            "could not store the candle a series starts after",
+          ),
+        );
+      return closed.openTime;
     } catch (e) {
       this.log.warn(
         { symbol, interval, err: (e as Error).message },
@@ -203,9 +219,15 @@ export class MarketFeed {
     }
   }
 
-  /** Stops a series: the stream is unsubscribed and its continuity state forgotten. */
-  stop(symbol: string, interval: string): void {
+  /**
+   * Stops a series: the stream is unsubscribed and its continuity state forgotten. `forget` also
+   * drops the newest open time published, so a later start resumes from `resumeAfter` alone: for a
+   * node that may not have delivered everything the feed published (its lease was lost), where
+   * the store is the only record of what reached subscribers.
+   */
+  stop(symbol: string, interval: string, opts: { forget?: boolean } = {}): void {
     const k = this.key(symbol, interval);
+    if (opts.forget) this.lastKnown.delete(k);
     const s = this.series.get(k);
     if (!s) return;
     s.stopped = true;

@@ -1,7 +1,7 @@
 // Shared setup for the market-data suites: the real simulator in step mode on port 0, a fresh
 // database, the market-data service on a local broker, and a listener service that records the
 // market events in arrival order so tests wait on events, never on fixed sleeps.
-import type { ServiceSchema } from "moleculer";
+import type { BrokerOptions, ServiceSchema } from "moleculer";
 import { candleFromRow, type MarketCandle, type RawKlineRow } from "../../../src/core/market/events";
 import { bundledSeries } from "../../../src/adapters/klines/files";
 import { REPL_CALLER } from "../../../src/runtime/repl-commands";
@@ -46,6 +46,7 @@ export async function startMarketEnv(
     settings?: Record<string, unknown>;
     services?: string[];
     extraSettings?: Record<string, Record<string, unknown>>;
+    broker?: Partial<BrokerOptions>;
   } = { from: "2023-03-20T00:00:00Z" },
 ): Promise<MarketEnv> {
   const db = await createTestDatabase();
@@ -78,7 +79,11 @@ export async function startMarketEnv(
     },
     ...(opts.extraSettings ?? {}),
   };
-  const cluster = await startServices(opts.services ?? ["market-data"], { settings, extra: [listener] });
+  const cluster = await startServices(opts.services ?? ["market-data"], {
+    settings,
+    extra: [listener],
+    broker: opts.broker,
+  });
   const until = (cond: () => boolean, what: string, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
       if (cond()) return resolve();
@@ -118,4 +123,20 @@ export async function startMarketEnv(
     },
   };
   return env;
+}
+
+/** Polls `read` until `ok` holds for its value (state kept in the database changes without an event). */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

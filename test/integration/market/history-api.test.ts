@@ -197,13 +197,13 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
   });
 });
 
-test("each action answers only its audience: users read history, strategies subscribe, operators list", async () => {
+test("each action answers only its audience: users read history, strategies, gateways and operators subscribe, operators list", async () => {
   const series = { symbol: "BTCUSDT", interval: "1h", subscriber: "x" };
   await expect(
     env.cluster.broker.call("market-data.candles", { symbol: "BTCUSDT", interval: "1h" }),
   ).rejects.toMatchObject({ code: 401 });
   await expect(env.cluster.broker.call("market-data.symbols", {})).rejects.toMatchObject({ code: 401 });
-  for (const caller of [undefined, "api", "strategy", "strategies.1"]) {
+  for (const caller of [undefined, "auth", "strategy", "strategies.1"]) {
     await expect(env.cluster.broker.call("market-data.subscribe", series, { caller })).rejects.toMatchObject({
       code: 403,
     });
@@ -214,8 +214,10 @@ test("each action answers only its audience: users read history, strategies subs
   await expect(env.cluster.broker.call("market-data.subscriptions", {}, AS_STRATEGY)).rejects.toMatchObject({
     code: 403,
   });
-  // any strategy actor, whatever its instance id
-  expect(
-    await env.cluster.broker.call("market-data.unsubscribe", series, { caller: "strategy.7f3a" }),
-  ).toMatchObject({ subscribers: 0 });
+  // any strategy actor, whatever its instance id; the gateway; operators
+  for (const caller of ["strategy.7f3a", "api", "repl"]) {
+    expect(await env.cluster.broker.call("market-data.unsubscribe", series, { caller })).toMatchObject({
+      subscribers: 0,
+    });
+  }
 });
