@@ -1,16 +1,24 @@
 // HTTP gateway (moleculer-web): /api/v1 routes from the explicit allowlist in src/gateway/routes.ts,
-// /health/live and /health/ready, one error envelope, body limits and request ids.
+// /health/live and /health/ready, one error envelope, body limits and request ids; the dashboard
+// (the SvelteKit app built into web/build) for every other path, and its live channel, a WebSocket
+// at /api/v1/live fed from Moleculer broadcasts (src/gateway/live.ts).
 // Security: access tokens are verified here (HS256 pinned, issuer, audience, lifetime) against a
 // short-lived cached view of the user (active? role? is the token's session a live session of
 // that user?), so the hot path has no database round trip; per-route auth levels (public | user |
 // admin); rate limits per ip, per user and, stricter, on credential routes, shared through Redis
 // when REDIS_URL is set. Hostile input (NUL characters, prototype keys, absurd nesting) is refused
-// here for every route before any service runs.
+// here for every route before any service runs. Browsers get the refresh token as an HttpOnly
+// cookie instead of JSON (src/gateway/cookie-session.ts).
 import crypto from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import fs from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { WebSocketServer, type WebSocket } from "ws";
 import { Errors, type Context, type LogLevels, type Service, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { gatewayConfig, readEnv } from "../src/adapters/config";
+import { authConfig, gatewayConfig, readEnv } from "../src/adapters/config";
 import {
   consumeOrRetryAfter,
   createLimiterFactory,
@@ -19,6 +27,15 @@ import {
 } from "../src/adapters/auth/rate-limit";
 import { bearerToken, verifyAccessToken } from "../src/adapters/auth/tokens";
 import { clientIp } from "../src/gateway/client-ip";
+import {
+  clearedRefreshCookie,
+  crossSiteProblem,
+  readCookie,
+  REFRESH_COOKIE,
+  refreshCookie,
+  wantsCookieSession,
+} from "../src/gateway/cookie-session";
+import { LiveHub, type LiveIdentity } from "../src/gateway/live";
 import { sendEnvelope } from "../src/gateway/errors";
 import { rateLimited, storeFactoryFor, type GatewayRateLimits } from "../src/gateway/rate-limit";
 import { API_PREFIX, ROUTES, aliasKey, type RouteSpec } from "../src/gateway/routes";
@@ -38,6 +55,13 @@ import type { AuraContext } from "../mixins/auth-guard.mixin";
 
 const env = readEnv();
 const gateway = gatewayConfig();
+const auth = authConfig();
+/** adapter-node's request handler for the dashboard, built by `npm ci` (the root prepare script) */
+const DASHBOARD_HANDLER = path.resolve(__dirname, "../web/build/handler.js");
+const LIVE_PATH = "/api/v1/live";
+/** live sockets per client ip, and on one gateway in all */
+const LIVE_PER_IP = 20;
+const LIVE_MAX = 10_000;
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,64}$/;
 
 /** The alias a request matched, as moleculer-web hands it over (`keys`: its path params). */
@@ -57,7 +81,12 @@ type Req = IncomingMessage & {
   originalUrl?: string;
   query?: unknown;
   body?: unknown;
+  /** the caller asked for the cookie-based browser session */
+  $cookieSession?: boolean;
 };
+
+/** adapter-node's handler: answers the request, or calls next() when it has nothing for it */
+type NodeHandler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
 type Middleware = (req: Req, res: ServerResponse, next: () => void) => void;
 type AliasHandler = (this: Self, req: Req, res: ServerResponse) => Promise<void>;
@@ -131,6 +160,10 @@ interface ApiSettings {
   trustProxyHops: number;
   redisUrl: string | undefined;
   limiterPrefix: string;
+  /** adapter-node's handler.js of the dashboard; false: no dashboard, every other path is a 404 */
+  dashboard: string | false;
+  /** lifetime of the refresh-token cookie (the refresh token's idle lifetime) */
+  refreshCookieMaxAgeSec: number;
   onError(this: Self, req: Req, res: ServerResponse, err: unknown): void;
   routes: RouteSettings[];
 }
@@ -146,6 +179,14 @@ interface ApiVars {
   sessionStates: SessionStateCache;
   readinessCache: ReadinessCache;
   cachedJwtSecret?: Buffer;
+  /** moleculer-web's HTTP server */
+  server: Server;
+  corsOrigins: string[];
+  dashboardHandler?: NodeHandler;
+  live: LiveHub;
+  liveServer?: WebSocketServer;
+  livePerIp: Map<string, number>;
+  liveHeartbeat?: NodeJS.Timeout;
 }
 
 interface GatewayUser {
@@ -166,7 +207,16 @@ interface ApiMethods {
   logAccess(req: Req, res: ServerResponse): void;
   authenticate(ctx: AuraContext<unknown>, route: unknown, req: Req): Promise<GatewayUser | null>;
   userFromToken(req: Req, header: string | string[]): Promise<GatewayUser>;
+  identityFromToken(token: string | undefined, requestId?: string): Promise<GatewayUser & { exp: number }>;
   authorize(ctx: AuraContext<unknown>, route: unknown, req: Req): Promise<void>;
+  sendError(req: Req, res: ServerResponse, err: unknown): void;
+  send404(req: Req, res: ServerResponse): void;
+  loadDashboard(): Promise<void>;
+  cookieSessionBefore(req: Req, spec: RouteSpec | undefined): void;
+  cookieSessionAfter(req: Req, res: ServerResponse, data: unknown): unknown;
+  secureCookies(req: Req): boolean;
+  startLiveChannel(): void;
+  onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
 type Self = Service<ApiSettings> & ApiVars & ApiMethods;
@@ -185,6 +235,35 @@ const securityHeaders: Middleware = (_req, res, next) => {
   res.setHeader("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
   next();
 };
+
+/**
+ * Headers of every dashboard response. Pages get their Content-Security-Policy from SvelteKit
+ * (web/svelte.config.js: scripts, styles and connections from this origin only, plus the hash of
+ * its start-up script), which replaces the fallback set here; immutable assets get their cache
+ * headers from adapter-node, which replace no-store.
+ */
+function dashboardHeaders(res: ServerResponse): void {
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("X-Frame-Options", "DENY");
+  res.setHeader("Referrer-Policy", "same-origin");
+  res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+  res.setHeader("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()");
+  res.setHeader("Cache-Control", "no-store");
+  res.setHeader("Content-Security-Policy", "default-src 'self'; object-src 'none'; frame-ancestors 'none'");
+}
+
+/** Paths the API owns: unknown ones there get the JSON 404 envelope, never a dashboard page. */
+function isApiPath(p: string): boolean {
+  return p === "/api" || p.startsWith("/api/") || p === "/health" || p.startsWith("/health/");
+}
+
+/** A user event for the live channel, which delivers it to its owner's sockets only. */
+function toLive(svc: Self, ctx: Context<unknown>): void {
+  if (ctx.eventName) svc.live.publishUserEvent(ctx.eventName, ctx.params);
+}
+
+/** The real dynamic import, kept out of reach of transpilers that turn import() into require(). */
+const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<unknown>;
 
 const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
   name: "api",
@@ -215,7 +294,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
             .map((o) => o.trim())
             .filter(Boolean),
           methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
-          allowedHeaders: ["Authorization", "Content-Type", "X-Request-ID"],
+          allowedHeaders: ["Authorization", "Content-Type", "X-Request-ID", "X-Aura-Session"],
           exposedHeaders: ["X-Request-ID", "Retry-After"],
           credentials: true,
           maxAge: 600,
@@ -228,6 +307,8 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
     /** where shared rate-limit counters live (REDIS_URL); unset → this process's memory */
     redisUrl: env.redisUrl,
     limiterPrefix: "aura-rl",
+    dashboard: DASHBOARD_HANDLER,
+    refreshCookieMaxAgeSec: auth.session.idleTtlSec,
     onError(this: Self, req: Req, res: ServerResponse, err: unknown) {
       sendEnvelope(req, res, err);
       this.logAccess(req, res);
@@ -279,6 +360,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
               ? req.headers["user-agent"].slice(0, 200)
               : undefined;
           const spec = this.routeSpec(req);
+          this.cookieSessionBefore(req, spec);
           if (spec?.limiter === "credentials" && this.credentialsLimiter) {
             const retryAfter = await consumeOrRetryAfter(
               this.credentialsLimiter,
@@ -295,10 +377,19 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
           res: ServerResponse,
           data: unknown,
         ) {
+          const out = this.cookieSessionAfter(req, res, data);
           this.logAccess(req, res);
-          return data;
+          return out;
         },
         onError(this: Self, req: Req, res: ServerResponse, err: unknown) {
+          // a browser whose refresh cookie was refused should not keep sending it
+          if (
+            req.$cookieSession &&
+            this.routeSpec(req)?.action === "auth.refresh" &&
+            (err as { code?: unknown } | undefined)?.code === 401 &&
+            !res.headersSent
+          )
+            res.setHeader("Set-Cookie", clearedRefreshCookie(this.secureCookies(req)));
           sendEnvelope(req, res, err);
           this.logAccess(req, res);
         },
@@ -344,13 +435,49 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       Number(this.settings.sessionStateTtlMs),
     );
     this.readinessCache = new ReadinessCache(() => readiness(this.broker));
+    this.corsOrigins = (env.corsOrigin ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean);
+    this.livePerIp = new Map();
+    const subscriber = `api.${this.broker.nodeID}`;
+    this.live = new LiveHub({
+      authenticate: async (token): Promise<LiveIdentity> => {
+        const u = await this.identityFromToken(token);
+        return { userId: u.id, sid: u.sid, role: u.role, expiresAt: u.exp * 1000 };
+      },
+      sessionLive: async (userId, sid) => {
+        const state = await this.sessionStates.get(String(userId), sid);
+        return state.status === "active" && state.sessionLive;
+      },
+      // the market-data service streams a series only while someone holds it; this gateway holds
+      // the series its sockets watch, under one subscriber id per node
+      acquireSeries: async (symbol, interval) => {
+        await this.broker.call(
+          "market-data.subscribe",
+          { symbol, interval, subscriber },
+          { caller: this.fullName },
+        );
+      },
+      releaseSeries: (symbol, interval) => {
+        this.broker
+          .call("market-data.unsubscribe", { symbol, interval, subscriber }, { caller: this.fullName })
+          .catch((e: Error) => this.logger.debug({ err: e.message }, "live: unsubscribe failed"));
+      },
+      log: this.logger,
+    });
   },
 
   async started(this: Self) {
     await this.awaitLimiterStore();
+    await this.loadDashboard();
+    this.startLiveChannel();
   },
 
   async stopped(this: Self) {
+    this.live?.closeAll();
+    if (this.liveHeartbeat) clearInterval(this.liveHeartbeat);
+    this.liveServer?.close();
     await this.limiters?.close();
   },
 
@@ -359,7 +486,36 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       params: { userId: { type: "number", integer: true, positive: true } },
       handler(this: Self, ctx: Context<{ userId: number }>) {
         this.sessionStates.invalidate(String(ctx.params.userId));
+        void this.live.revalidateUser(ctx.params.userId);
       },
+    },
+    // the live channel's feed: broadcasts reach every gateway pod, each serves its own sockets
+    "market.candle.closed"(this: Self, ctx: Context<{ symbol: string; interval: string; candle: unknown }>) {
+      this.live.publishCandle(ctx.params, true);
+    },
+    "market.candle.updated"(this: Self, ctx: Context<{ symbol: string; interval: string; candle: unknown }>) {
+      this.live.publishCandle(ctx.params, false);
+    },
+    "backtest.progress"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "backtest.completed"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "order.*"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "position.*"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "strategies.changed"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "strategy.decision"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
+    },
+    "alert.raised"(this: Self, ctx: Context<unknown>) {
+      toLive(this, ctx);
     },
   },
 
@@ -480,7 +636,12 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
      * account's current one, not the one frozen into the token.
      */
     async userFromToken(this: Self, req: Req, header: string | string[]): Promise<GatewayUser> {
-      const token = bearerToken(header);
+      const { exp: _exp, ...user } = await this.identityFromToken(bearerToken(header), req.$requestId);
+      return user;
+    },
+
+    /** The user and session a raw access token proves (and its expiry, epoch seconds), or 401. */
+    async identityFromToken(this: Self, token: string | undefined, requestId?: string) {
       let claims;
       try {
         if (!token) throw new Error("not a bearer token");
@@ -488,10 +649,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
         if (!Number.isSafeInteger(Number(claims.sub))) throw new Error("subject out of range");
       } catch (e) {
         this.logger.debug(
-          {
-            requestId: req.$requestId,
-            reason: (e as { reason?: string } | undefined)?.reason ?? "malformed",
-          },
+          { requestId, reason: (e as { reason?: string } | undefined)?.reason ?? "malformed" },
           "access token refused",
         );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
@@ -500,7 +658,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       if (state.status !== "active" || !state.sessionLive) {
         this.logger.debug(
           {
-            requestId: req.$requestId,
+            requestId,
             userId: claims.sub,
             reason: state.status !== "active" ? state.status : "not a live session of this user",
           },
@@ -508,7 +666,13 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
         );
         throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
       }
-      return { id: Number(claims.sub), email: state.email, role: state.role, sid: claims.sid };
+      return {
+        id: Number(claims.sub),
+        email: state.email,
+        role: state.role,
+        sid: claims.sid,
+        exp: claims.exp,
+      };
     },
 
     async authorize(this: Self, ctx: AuraContext<unknown>, _route: unknown, req: Req) {
@@ -524,6 +688,164 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       if (spec.auth === "admin" && user.role !== "admin") {
         throw new ApiGateway.Errors.ForbiddenError("FORBIDDEN", { message: "Administrator role required." });
       }
+    },
+
+    // --- the browser session (src/gateway/cookie-session.ts, docs/security.md)
+
+    /**
+     * For a caller in cookie mode (`X-Aura-Session: cookie`): refuses a cross-site request, and
+     * gives a refresh without a token in its body the one from the HttpOnly cookie.
+     */
+    cookieSessionBefore(this: Self, req: Req, spec: RouteSpec | undefined) {
+      if (!wantsCookieSession(req) || !spec?.action.startsWith("auth.")) return;
+      if (crossSiteProblem(req, { allowedOrigins: this.corsOrigins, trustProxy: this.proxyHops > 0 })) {
+        throw new ApiGateway.Errors.ForbiddenError("ORIGIN_NOT_ALLOWED", null);
+      }
+      req.$cookieSession = true;
+      if (spec.action === "auth.refresh") {
+        const params = req.$params ?? {};
+        if (params.refreshToken === undefined) {
+          const fromCookie = readCookie(req, REFRESH_COOKIE);
+          if (!fromCookie)
+            throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+          params.refreshToken = fromCookie;
+        }
+      }
+    },
+
+    /** Moves a refresh token from the JSON answer into the cookie; logout removes the cookie. */
+    cookieSessionAfter(this: Self, req: Req, res: ServerResponse, data: unknown): unknown {
+      if (!req.$cookieSession) return data;
+      const action = this.routeSpec(req)?.action;
+      if (action === "auth.logout") {
+        res.setHeader("Set-Cookie", clearedRefreshCookie(this.secureCookies(req)));
+        return data;
+      }
+      const body = data as { refreshToken?: unknown } | null;
+      if (!body || typeof body !== "object" || typeof body.refreshToken !== "string") return data;
+      const { refreshToken, ...rest } = body as { refreshToken: string } & Record<string, unknown>;
+      res.setHeader(
+        "Set-Cookie",
+        refreshCookie(refreshToken, {
+          secure: this.secureCookies(req),
+          maxAgeSec: Number(this.settings.refreshCookieMaxAgeSec),
+        }),
+      );
+      return rest;
+    },
+
+    /** Secure cookies in production (always behind TLS) and on any HTTPS request. */
+    secureCookies(this: Self, req: Req): boolean {
+      if (env.production) return true;
+      if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return true;
+      const proto = req.headers["x-forwarded-proto"];
+      return this.proxyHops > 0 && typeof proto === "string" && proto.split(",")[0].trim() === "https";
+    },
+
+    // --- the dashboard
+
+    /** Loads the built dashboard; without a build the gateway serves the API alone. */
+    async loadDashboard(this: Self) {
+      const file = this.settings.dashboard;
+      if (!file) return;
+      if (!fs.existsSync(file)) {
+        this.logger.warn(`dashboard not built (${path.relative(process.cwd(), file)} missing): run npm ci`);
+        return;
+      }
+      try {
+        const mod = (await importEsm(pathToFileURL(file).href)) as { handler?: NodeHandler };
+        if (typeof mod.handler !== "function") throw new Error("no handler export");
+        this.dashboardHandler = mod.handler;
+      } catch (e) {
+        // a test runner's module sandbox cannot import ES modules: expected there, a fault elsewhere
+        const code = String((e as { code?: unknown }).code ?? "");
+        const level = code.startsWith("ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING") ? "debug" : "warn";
+        this.logger[level](
+          { err: (e as Error).message },
+          "dashboard could not be loaded; serving the API only",
+        );
+      }
+    },
+
+    /**
+     * moleculer-web calls this for every request no route handled: paths under /api and /health
+     * keep the JSON 404 envelope, every other GET or HEAD is the dashboard's.
+     */
+    send404(this: Self, req: Req, res: ServerResponse) {
+      const p = (req.originalUrl ?? req.url ?? "/").split("?")[0];
+      const handler = this.dashboardHandler;
+      if (!handler || isApiPath(p) || (req.method !== "GET" && req.method !== "HEAD")) {
+        securityHeaders(req, res, () => undefined);
+        this.sendError(req, res, new ApiGateway.Errors.NotFoundError("NOT_FOUND", null));
+        return;
+      }
+      // moleculer-web rewrote nothing for an unrouted request, but be exact about what the app sees
+      if (req.originalUrl) req.url = req.originalUrl;
+      dashboardHeaders(res);
+      handler(req, res, () =>
+        this.sendError(req, res, new ApiGateway.Errors.NotFoundError("NOT_FOUND", null)),
+      );
+    },
+
+    // --- the live channel (src/gateway/live.ts)
+
+    startLiveChannel(this: Self) {
+      if (!this.server) return;
+      this.liveServer = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
+      this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        this.onUpgrade(req, socket, head),
+      );
+      // a peer that vanished without a close frame is found by a missed pong
+      const alive = new WeakSet<WebSocket>();
+      this.liveHeartbeat = setInterval(() => {
+        for (const ws of this.liveServer?.clients ?? []) {
+          if (!alive.has(ws)) {
+            ws.terminate();
+            continue;
+          }
+          alive.delete(ws);
+          ws.ping();
+        }
+      }, 30_000);
+      this.liveHeartbeat.unref();
+      this.liveServer.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+        alive.add(ws);
+        ws.on("pong", () => alive.add(ws));
+        const ip = this.clientIp(req as Req);
+        const conn = this.live.connect({
+          send: (d) => ws.send(d),
+          get bufferedAmount() {
+            return ws.bufferedAmount;
+          },
+          close: (code, reason) => ws.close(code, reason),
+        });
+        ws.on("message", (data, isBinary) => conn.onMessage(isBinary ? "" : String(data)));
+        ws.on("error", () => ws.terminate());
+        ws.on("close", () => {
+          conn.onClose();
+          const n = (this.livePerIp.get(ip) ?? 1) - 1;
+          if (n <= 0) this.livePerIp.delete(ip);
+          else this.livePerIp.set(ip, n);
+        });
+      });
+    },
+
+    /** Only /api/v1/live upgrades, same-origin (or CORS_ORIGIN), within the connection limits. */
+    onUpgrade(this: Self, req: IncomingMessage, socket: Duplex, head: Buffer) {
+      const refuse = (status: number, text: string) => {
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      };
+      const p = (req.url ?? "").split("?")[0];
+      const wss = this.liveServer;
+      if (p !== LIVE_PATH || !wss) return refuse(404, "Not Found");
+      if (crossSiteProblem(req, { allowedOrigins: this.corsOrigins, trustProxy: this.proxyHops > 0 })) {
+        return refuse(403, "Forbidden");
+      }
+      const ip = this.clientIp(req as Req);
+      const perIp = this.livePerIp.get(ip) ?? 0;
+      if (perIp >= LIVE_PER_IP || this.live.size >= LIVE_MAX) return refuse(429, "Too Many Requests");
+      this.livePerIp.set(ip, perIp + 1);
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
     },
   },
 };

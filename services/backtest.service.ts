@@ -77,6 +77,7 @@ const RUN_PARAMS = {
   initialBalance: { type: "number", positive: true, max: 1e12, optional: true, convert: true },
   feeRate: { type: "number", min: 0, max: 0.1, optional: true, convert: true },
   slippageBps: { type: "number", min: 0, max: 1000, optional: true, convert: true },
+  intrabar: { type: "enum", values: ["stop_first", "path"], optional: true },
 } as const;
 const ID = { $$strict: "remove", id: { type: "string", min: 1, max: 64 } } as const;
 const PAGE = {
@@ -210,6 +211,7 @@ const BacktestService: ServiceSchema<BacktestSettings, BacktestMethods, Backtest
             to: r.params.to,
             feeRate: r.params.feeRate,
             slippageBps: r.params.slippageBps,
+            intrabar: r.params.intrabar ?? "stop_first",
             sweepParams: r.sweep_params ?? undefined,
             metrics: r.metrics,
           })),

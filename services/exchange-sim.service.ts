@@ -39,7 +39,7 @@ const permissionProps = Object.fromEntries(
 interface CreateAccountParams {
   balances?: Record<string, string>;
   permissions?: Record<string, boolean>;
-  commission?: { maker?: string; taker?: string };
+  commission?: { maker?: string; taker?: string; asset?: "received" | "quote" };
 }
 
 interface ExchangeSimVars {
@@ -62,7 +62,7 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
     /** The simulator's URLs and clock: for the services that connect to it, and operators. */
     info: guarded({
       auth: "internal",
-      callers: ["keys", "market-data", REPL_CALLER],
+      callers: ["keys", "market-data", "execution", "portfolio", REPL_CALLER],
       visibility: "public",
       params: {},
       handler(this: Self): Record<string, unknown> {
@@ -79,10 +79,13 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
         };
       },
     }),
-    /** A simulator account with the given balances and permissions, and its API key (operators). */
+    /**
+     * A simulator account with the given balances and permissions, and its API key: for operators,
+     * and for `strategies`, which opens a user's paper account with it.
+     */
     createAccount: guarded({
       auth: "internal",
-      callers: [REPL_CALLER],
+      callers: [REPL_CALLER, "strategies"],
       visibility: "public",
       params: {
         $$strict: true,
@@ -97,7 +100,12 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
           type: "object",
           optional: true,
           strict: true,
-          props: { maker: { ...DECIMAL, optional: true }, taker: { ...DECIMAL, optional: true } },
+          props: {
+            maker: { ...DECIMAL, optional: true },
+            taker: { ...DECIMAL, optional: true },
+            // "quote": every fee in the quote asset, as the backtest charges it (paper accounts)
+            asset: { type: "enum", values: ["received", "quote"], optional: true },
+          },
         },
       },
       handler(

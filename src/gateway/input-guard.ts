@@ -10,7 +10,10 @@
 //   (validators, serializers, loggers) could not handle within its stack or time budget.
 // The walk is iterative and stops at the first problem, and the node count is checked before the
 // children of a container are queued, so a hostile body costs at most `maxNodes` steps.
+// - half of a UTF-16 surrogate pair (src/core/util/text.ts), which is not text either.
 // Pure: no I/O, no moleculer; api.service.ts turns a problem into 400 VALIDATION_ERROR.
+
+import { LONE_SURROGATE } from "../core/util/text";
 
 export interface InputLimits {
   /** containers nested deeper than this are refused (the top-level object is depth 0) */
@@ -32,7 +35,7 @@ export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
 
 const RESERVED = "__proto__, constructor, prototype and the method names of every object such as toString";
 
-export type InputProblemType = "nulCharacter" | "forbiddenKey" | "tooDeep" | "tooManyValues";
+export type InputProblemType = "nulCharacter" | "invalidText" | "forbiddenKey" | "tooDeep" | "tooManyValues";
 
 export interface InputProblem {
   /** path of the offending value, e.g. `definition.indicators[0].period`; "" for the whole part */
@@ -115,6 +118,12 @@ export function findInputProblem(
           message: `The value ${where} contains a NUL character (\\u0000), which is not allowed.`,
           type: "nulCharacter",
         };
+      if (LONE_SURROGATE.test(v))
+        return {
+          field: pathOf(frame),
+          message: `The value ${where} contains half of a UTF-16 surrogate pair, which is not valid text.`,
+          type: "invalidText",
+        };
       continue;
     }
     if (v === null || typeof v !== "object") continue;
@@ -148,6 +157,12 @@ export function findInputProblem(
           field: pathOf(frame, k),
           message: `A key ${where} contains a NUL character (\\u0000), which is not allowed.`,
           type: "nulCharacter",
+        };
+      if (LONE_SURROGATE.test(k))
+        return {
+          field: pathOf(frame, k),
+          message: `A key ${where} contains half of a UTF-16 surrogate pair, which is not valid text.`,
+          type: "invalidText",
         };
       if (isForbiddenKey(k))
         return {

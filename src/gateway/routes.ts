@@ -62,10 +62,43 @@ export const ROUTES: RouteSpec[] = [
   { method: "GET", path: "/backtests/sweeps", action: "backtest.sweepList", auth: "user" },
   { method: "GET", path: "/backtests/sweeps/:id", action: "backtest.sweepGet", auth: "user" },
   { method: "DELETE", path: "/backtests/sweeps/:id", action: "backtest.sweepRemove", auth: "user" },
+  { method: "GET", path: "/backtests/:id/export", action: "history.backtestExport", auth: "user" },
   { method: "GET", path: "/backtests/:id", action: "backtest.get", auth: "user" },
   { method: "DELETE", path: "/backtests/:id", action: "backtest.remove", auth: "user" },
 
-  // --- strategies / execution / portfolio / history
+  // --- strategies
+  { method: "POST", path: "/strategies", action: "strategies.create", auth: "user" },
+  { method: "GET", path: "/strategies", action: "strategies.list", auth: "user" },
+  { method: "GET", path: "/strategies/:id", action: "strategies.get", auth: "user" },
+  { method: "PUT", path: "/strategies/:id", action: "strategies.update", auth: "user" },
+  { method: "DELETE", path: "/strategies/:id", action: "strategies.remove", auth: "user" },
+  { method: "POST", path: "/strategies/:id/activate", action: "strategies.activate", auth: "user" },
+  { method: "POST", path: "/strategies/:id/deactivate", action: "strategies.deactivate", auth: "user" },
+  { method: "POST", path: "/strategies/:id/pause", action: "strategies.pause", auth: "user" },
+  { method: "POST", path: "/strategies/:id/resume", action: "strategies.resume", auth: "user" },
+  { method: "GET", path: "/strategies/:id/logs", action: "strategies.logs", auth: "user" },
+
+  // --- trading halt
+  { method: "GET", path: "/admin/trading", action: "strategies.tradingStatus", auth: "admin" },
+  { method: "POST", path: "/admin/trading/halt", action: "strategies.halt", auth: "admin" },
+  { method: "POST", path: "/admin/trading/resume", action: "strategies.resumeTrading", auth: "admin" },
+
+  // --- portfolio
+  { method: "GET", path: "/portfolio", action: "portfolio.summary", auth: "user" },
+  { method: "GET", path: "/portfolio/performance", action: "portfolio.performance", auth: "user" },
+
+  // --- history and exports (specific paths before any ":id")
+  { method: "GET", path: "/orders", action: "history.orders", auth: "user" },
+  { method: "GET", path: "/trades/export", action: "history.tradesExport", auth: "user" },
+  { method: "GET", path: "/trades", action: "history.trades", auth: "user" },
+  { method: "GET", path: "/logs", action: "history.logs", auth: "user" },
+
+  // --- alerts
+  { method: "GET", path: "/alerts/webhook", action: "alerts.webhookGet", auth: "user" },
+  { method: "PUT", path: "/alerts/webhook", action: "alerts.webhookSet", auth: "user" },
+  { method: "DELETE", path: "/alerts/webhook", action: "alerts.webhookRemove", auth: "user" },
+  { method: "GET", path: "/alerts", action: "alerts.list", auth: "user" },
+  { method: "POST", path: "/alerts/:id/ack", action: "alerts.ack", auth: "user" },
 ];
 
 export function aliasKey(r: Pick<RouteSpec, "method" | "path">): string {

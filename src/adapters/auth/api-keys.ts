@@ -84,6 +84,8 @@ export interface NewApiKey {
   statusReason: string | null;
   permissions: Record<string, unknown> | null;
   validatedAt: Date | null;
+  /** a paper account: a simulator account AURA created for the user (at most one per user) */
+  paper?: boolean;
 }
 
 const COLS =
@@ -99,8 +101,8 @@ export async function insertApiKey(sequelize: Sequelize, ring: KeyRing, k: NewAp
     const sealed = sealPair(ring, k.userId, id, k.exchange, k.apiKey, k.apiSecret);
     try {
       const rows = await sequelize.query<ApiKeyRow>(
-        `INSERT INTO user_api_keys (id, user_id, label, exchange, api_key_enc, api_secret_enc, enc_key_id, api_key_last4, permissions, status, status_reason, validated_at)
-         VALUES ($id, $userId, $label, $exchange, $apiKeyEnc, $apiSecretEnc, $encKeyId, $last4, $permissions, $status, $reason, $validatedAt)
+        `INSERT INTO user_api_keys (id, user_id, label, exchange, api_key_enc, api_secret_enc, enc_key_id, api_key_last4, permissions, status, status_reason, validated_at, paper)
+         VALUES ($id, $userId, $label, $exchange, $apiKeyEnc, $apiSecretEnc, $encKeyId, $last4, $permissions, $status, $reason, $validatedAt, $paper)
          RETURNING ${COLS}`,
         {
           bind: {
@@ -116,6 +118,7 @@ export async function insertApiKey(sequelize: Sequelize, ring: KeyRing, k: NewAp
             status: k.status,
             reason: k.statusReason ?? null,
             validatedAt: k.validatedAt ?? null,
+            paper: k.paper ?? false,
           },
           type: QueryTypes.SELECT,
           transaction: t,

@@ -20,7 +20,16 @@ export type AuditAction =
   | "keys.recheck_failed"
   | "admin.role_change"
   | "admin.user_disable"
-  | "admin.user_enable";
+  | "admin.user_enable"
+  | "strategy.create"
+  | "strategy.update"
+  | "strategy.delete"
+  | "strategy.activate"
+  | "strategy.deactivate"
+  | "strategy.pause"
+  | "strategy.resume"
+  | "trading.halt"
+  | "trading.resume";
 
 export interface AuditEntry {
   action: AuditAction;

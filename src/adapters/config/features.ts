@@ -210,6 +210,8 @@ export interface MarketDataConfig {
   loadBundled: boolean;
   /** 0 = off */
   staleAfterMs: number;
+  /** how long a node's claim on a series' stream lasts unless renewed (every third of it) */
+  streamLeaseTtlMs: number;
 }
 
 export function marketDataConfig(env: NodeJS.ProcessEnv = process.env): MarketDataConfig {
@@ -227,6 +229,13 @@ export function marketDataConfig(env: NodeJS.ProcessEnv = process.env): MarketDa
       unit: "ms",
       default: kind === "sim" && step ? 0 : 4000,
       min: 0,
+    }),
+    // below a second a renewal every third of it would be lost in database and event-loop jitter
+    streamLeaseTtlMs: r.duration("MARKET_STREAM_LEASE_TTL_MS", {
+      unit: "ms",
+      default: 10_000,
+      min: 1000,
+      max: 600_000,
     }),
   });
 }
@@ -280,8 +289,94 @@ export function backtestConfig(env: NodeJS.ProcessEnv = process.env): BacktestCo
   });
 }
 
+export interface StrategiesConfig {
+  /** USDT a new paper account starts with, as the exact decimal string the simulator takes */
+  paperBalanceUsdt: string;
+}
+
+export function strategiesConfig(env: NodeJS.ProcessEnv = process.env): StrategiesConfig {
+  const r = new EnvReader(env);
+  return r.done({
+    // the simulator keeps 8 decimals; an empty paper account could never place an order
+    paperBalanceUsdt: r.string("PAPER_BALANCE_USDT", {
+      default: "10000",
+      pattern: (v) => /^\d{1,20}(\.\d{1,8})?$/.test(v) && /[1-9]/.test(v),
+      accepts: "a positive amount of USDT with at most 8 decimals, such as 10000 or 2500.50",
+    }),
+  });
+}
+
+export interface StrategyRuntimeConfig {
+  /** how long a runner's claim on an instance lasts without renewal (renewed every third of it) */
+  leaseTtlMs: number;
+  /** how often a runner rescans the instances besides reacting to change events */
+  scanIntervalMs: number;
+  /** crashes within the crash window after which an instance is put in status error */
+  maxCrashes: number;
+}
+
+export function strategyRuntimeConfig(env: NodeJS.ProcessEnv = process.env): StrategyRuntimeConfig {
+  const r = new EnvReader(env);
+  return r.done({
+    // below a second a renewal every third of it would be lost in database and event-loop jitter
+    leaseTtlMs: r.duration("STRATEGY_LEASE_TTL_MS", { unit: "ms", default: 15_000, min: 1000, max: 600_000 }),
+    scanIntervalMs: r.duration("STRATEGY_SCAN_INTERVAL_MS", {
+      unit: "ms",
+      default: 2000,
+      min: 50,
+      max: 600_000,
+    }),
+    maxCrashes: r.int("STRATEGY_MAX_CRASHES", { default: 5, min: 1, max: 1000 }),
+  });
+}
+
 export interface MonitorConfig {
   healthIntervalMs: number;
+}
+
+/**
+ * Where a test may have the execution process kill itself (AURA_FAULT_CRASH_AT): after the intent
+ * row is stored, after the venue acknowledged an order and before the row says so, after an entry
+ * filled and before its OCO is sent, after the venue acknowledged the OCO and before the rows say so.
+ */
+export const EXECUTION_CRASH_POINTS = ["entry-inserted", "order-acked", "entry-filled", "oco-acked"] as const;
+export type ExecutionCrashPoint = (typeof EXECUTION_CRASH_POINTS)[number];
+
+export interface ExecutionConfig {
+  /** how often open orders, lists and positions are checked against the venue */
+  reconcileIntervalMs: number;
+  /** how long the venue may not show an order it accepted before "not found" is believed */
+  notFoundGraceMs: number;
+  /** test-only: the point at which the process kills itself (SIGKILL); never set in production */
+  crashAt: ExecutionCrashPoint | undefined;
+}
+
+export function executionConfig(env: NodeJS.ProcessEnv = process.env): ExecutionConfig {
+  const r = new EnvReader(env);
+  const production = nodeEnvOf(r) === "production";
+  const crashAt = r.raw("AURA_FAULT_CRASH_AT")?.trim()
+    ? r.enumOf("AURA_FAULT_CRASH_AT", EXECUTION_CRASH_POINTS, EXECUTION_CRASH_POINTS[0])
+    : undefined;
+  // a crash switch left set in a deployment would kill the process in the middle of an order
+  if (crashAt !== undefined && production)
+    r.problem(
+      "AURA_FAULT_CRASH_AT",
+      "AURA_FAULT_CRASH_AT is for tests only and is refused with NODE_ENV=production",
+    );
+  return r.done({
+    reconcileIntervalMs: r.duration("EXECUTION_RECONCILE_INTERVAL_MS", {
+      unit: "ms",
+      default: 30_000,
+      min: 1000,
+    }),
+    notFoundGraceMs: r.duration("ORDER_NOT_FOUND_GRACE_MS", {
+      unit: "ms",
+      default: 3000,
+      min: 1000,
+      max: 600_000,
+    }),
+    crashAt: production ? undefined : crashAt,
+  });
 }
 
 export function monitorConfig(env: NodeJS.ProcessEnv = process.env): MonitorConfig {
@@ -289,4 +384,21 @@ export function monitorConfig(env: NodeJS.ProcessEnv = process.env): MonitorConf
   return r.done({
     healthIntervalMs: r.duration("HEALTH_CHECK_INTERVAL_MS", { unit: "ms", default: 30_000, min: 1 }),
   });
+}
+
+export interface PortfolioConfig {
+  /** how often each user's equity is snapshotted (besides after fills and closes); 0 = only then */
+  snapshotIntervalMs: number;
+}
+
+export function portfolioConfig(env: NodeJS.ProcessEnv = process.env): PortfolioConfig {
+  const r = new EnvReader(env);
+  const ms = r.duration("PORTFOLIO_SNAPSHOT_INTERVAL_MS", { unit: "ms", default: 300_000, min: 0 });
+  // more often than every 10 s would be balance requests to the venue, not an equity curve
+  if (ms > 0 && ms < 10_000)
+    r.problem(
+      "PORTFOLIO_SNAPSHOT_INTERVAL_MS",
+      `PORTFOLIO_SNAPSHOT_INTERVAL_MS must be 0 (off) or at least 10000 milliseconds, got "${ms}"`,
+    );
+  return r.done({ snapshotIntervalMs: ms > 0 && ms < 10_000 ? 300_000 : ms });
 }

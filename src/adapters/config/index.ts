@@ -7,22 +7,30 @@ import { readEnv, type AuraEnv } from "./env";
 import {
   authConfig,
   backtestConfig,
+  executionConfig,
   exchangeConfig,
   gatewayConfig,
   keysConfig,
   marketDataConfig,
   monitorConfig,
+  portfolioConfig,
   secretsConfig,
   simConfig,
+  strategiesConfig,
+  strategyRuntimeConfig,
   type AuthConfig,
   type BacktestConfig,
+  type ExecutionConfig,
   type ExchangeConfig,
   type GatewayConfig,
   type KeysConfig,
   type MarketDataConfig,
   type MonitorConfig,
+  type PortfolioConfig,
   type SecretsConfig,
   type SimConfig,
+  type StrategiesConfig,
+  type StrategyRuntimeConfig,
 } from "./features";
 import { ConfigError, type ConfigProblem } from "./readers";
 
@@ -48,11 +56,27 @@ export interface AuraConfig {
   marketData: MarketDataConfig;
   sim: SimConfig;
   backtest: BacktestConfig;
+  strategies: StrategiesConfig;
+  strategyRuntime: StrategyRuntimeConfig;
   monitor: MonitorConfig;
+  execution: ExecutionConfig;
+  portfolio: PortfolioConfig;
 }
 
-/** The services that sign tokens or open exchange keys; only their processes need the secrets. */
-export const SERVICES_USING_SECRETS = ["api", "auth", "keys"];
+/**
+ * The services that sign tokens or seal and open exchange keys (strategies seals the paper accounts
+ * it creates, portfolio reads balances with the user's keys, alerts seals webhook secrets); only
+ * their processes need the secrets.
+ */
+export const SERVICES_USING_SECRETS = [
+  "api",
+  "auth",
+  "keys",
+  "strategies",
+  "execution",
+  "portfolio",
+  "alerts",
+];
 
 /**
  * Runs every reader and throws one ConfigError listing every bad variable (each once, even when
@@ -104,7 +128,11 @@ export function validateConfig(
     marketData: read(marketDataConfig),
     sim: read(simConfig),
     backtest: read(backtestConfig),
+    strategies: read(strategiesConfig),
+    strategyRuntime: read(strategyRuntimeConfig),
     monitor: read(monitorConfig),
+    execution: read(executionConfig),
+    portfolio: read(portfolioConfig),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -50,6 +50,7 @@ export const VARIABLES = {
   MARKET_DATA_WATCH: "plain",
   MARKET_DATA_BUNDLED: "plain",
   MARKET_DATA_STALE_MS: "plain",
+  MARKET_STREAM_LEASE_TTL_MS: "plain",
   BACKTEST_WORKERS: "plain",
   BACKTEST_QUEUE_PER_USER: "plain",
   BACKTEST_QUEUE_MAX: "plain",
@@ -57,6 +58,14 @@ export const VARIABLES = {
   SIM_SPEED: "plain",
   SIM_FROM: "plain",
   SIM_STEP: "plain",
+  STRATEGY_LEASE_TTL_MS: "plain",
+  STRATEGY_SCAN_INTERVAL_MS: "plain",
+  STRATEGY_MAX_CRASHES: "plain",
+  PAPER_BALANCE_USDT: "plain",
+  EXECUTION_RECONCILE_INTERVAL_MS: "plain",
+  ORDER_NOT_FOUND_GRACE_MS: "plain",
+  AURA_FAULT_CRASH_AT: "plain",
+  PORTFOLIO_SNAPSHOT_INTERVAL_MS: "plain",
 } as const satisfies Record<string, Exposure>;
 
 export type VariableName = keyof typeof VARIABLES;

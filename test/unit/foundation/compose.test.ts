@@ -28,7 +28,7 @@ const roleServices = (r: string) =>
     .map((s) => s.trim());
 
 test("app roles share one image, select services with SERVICES, and wait for healthy infrastructure", () => {
-  expect([...roles].sort()).toEqual(["backtest", "gateway", "market-data"]);
+  expect([...roles].sort()).toEqual(["backtest", "gateway", "market-data", "strategy-runner"]);
   const images = new Set(roles.map((r) => services[r].image));
   expect(images.size).toBe(1);
   for (const r of roles) {

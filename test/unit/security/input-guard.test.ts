@@ -116,3 +116,13 @@ test("raw query keys: bracket and prototype tricks the parser drops silently are
   expect(findRawQueryProblem("k%00=1")?.type).toBe("nulCharacter");
   expect(findRawQueryProblem("a[b]=c&symbol=BTCUSDT&from=2023-01-01")).toBeUndefined();
 });
+
+test("half of a surrogate pair is not text: refused in values and keys, whole pairs are fine", () => {
+  expect(findInputProblem({ name: "a\ud800b" }, "body")).toMatchObject({
+    field: "name",
+    type: "invalidText",
+  });
+  expect(findInputProblem({ name: "x\udc00" }, "body")).toMatchObject({ type: "invalidText" });
+  expect(findInputProblem({ ["k\ud83d"]: 1 }, "body")).toMatchObject({ type: "invalidText" });
+  expect(findInputProblem({ name: "ok 😀 \ud83d\ude00" }, "body")).toBeUndefined();
+});
