@@ -27,6 +27,7 @@ import { getDatabase } from "../src/adapters/storage/database";
 import { NotFoundError, ValidationError } from "../src/core/model/errors";
 import type { DataStaleEvent } from "../src/core/market/events";
 import { idParam } from "../src/gateway/params";
+import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { loadSecrets } from "../src/runtime/secrets";
 import { AuthGuardMixin, guarded, requireUser, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
@@ -150,6 +151,31 @@ const AlertsService: ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars, Se
           nextCursor: page.nextCursor,
           ...(after ? {} : { open: await this.store.openCount(scope) }),
         };
+      },
+    }),
+
+    /** The REPL's `alerts`: open alerts of every user and the system, or of one user. */
+    operatorList: guarded({
+      auth: "internal",
+      callers: [REPL_CALLER],
+      visibility: "public",
+      params: {
+        $$strict: "remove",
+        userId: { type: "number", integer: true, min: 1, optional: true },
+        all: { type: "boolean", optional: true },
+        limit: { type: "number", integer: true, min: 1, max: 200, optional: true },
+      },
+      async handler(this: Self, ctx: Context<{ userId?: number; all?: boolean; limit?: number }, AuraMeta>) {
+        const p = ctx.params;
+        const page = await this.store.list(
+          p.userId !== undefined ? { userId: p.userId } : { all: true },
+          { status: p.all ? undefined : "open" },
+          p.limit ?? 50,
+        );
+        return page.rows.map((r) => ({
+          ...this.view(r),
+          userId: r.user_id === null ? null : Number(r.user_id),
+        }));
       },
     }),
 

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command } from "commander";
 
-const COMMANDS = ["start", "migrate", "repl", "sim", "backtest", "data", "keys"];
+const COMMANDS = ["start", "cluster", "migrate", "repl", "sim", "backtest", "data", "keys"];
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();

@@ -225,4 +225,46 @@ export const auraReplCommands: Def[] = [
         printTable(r.keys);
       }),
   },
+  {
+    command: "alerts",
+    description:
+      "Open alerts of every user and the system, newest first (--user <id>: one user's; --all: acknowledged too)",
+    options: [
+      { option: "--user <id>", description: "only this user's alerts" },
+      { option: "--all", description: "acknowledged alerts too" },
+    ],
+    action: (broker, args) =>
+      reporting(async () => {
+        const o = (args as ReplArgs).options ?? {};
+        const userId = o.user === undefined ? undefined : Number(o.user);
+        if (userId !== undefined && (!Number.isSafeInteger(userId) || userId < 1)) {
+          console.log("usage: alerts [--user <id>] [--all]");
+          return;
+        }
+        const rows = (await broker.call(
+          "alerts.operatorList",
+          { ...(userId ? { userId } : {}), ...(o.all ? { all: true } : {}) },
+          { caller: REPL_CALLER },
+        )) as {
+          id: number;
+          userId: number | null;
+          kind: string;
+          severity: string;
+          message: string;
+          createdAt: string;
+          acknowledgedAt: string | null;
+        }[];
+        printTable(
+          rows.map((a) => ({
+            id: a.id,
+            user: a.userId ?? "system",
+            severity: a.severity,
+            kind: a.kind,
+            message: a.message.length > 60 ? `${a.message.slice(0, 59)}…` : a.message,
+            at: a.createdAt,
+            acked: a.acknowledgedAt,
+          })),
+        );
+      }),
+  },
 ];

@@ -44,6 +44,9 @@ export interface WebhookRow {
 const COLS = `id, user_id, strategy_id, kind, severity, message, data, ${isoTime("created_at")} AS created_at,
   ${isoTime("acknowledged_at")} AS acknowledged_at, ${cursorTime("created_at")} AS cursor_time`;
 
+/** Whose alerts: one user's, the system's (no user), or everyone's (operators at the REPL). */
+export type AlertScope = { userId: number } | { system: true } | { all: true };
+
 export class AlertStore {
   constructor(readonly sequelize: Sequelize) {}
 
@@ -117,7 +120,7 @@ export class AlertStore {
 
   /** A page of the user's alerts (or, for `system`, alerts that belong to no user), newest first. */
   async list(
-    scope: { userId: number } | { system: true },
+    scope: AlertScope,
     f: { status?: "open" | "acknowledged"; minSeverity?: Severity; kind?: string },
     limit: number,
     after?: Cursor,
@@ -127,7 +130,9 @@ export class AlertStore {
       bind.push(v);
       return `$${bind.length}`;
     };
-    const w = ["userId" in scope ? `user_id = ${p(scope.userId)}` : "user_id IS NULL"];
+    const w = [
+      "userId" in scope ? `user_id = ${p(scope.userId)}` : "all" in scope ? "TRUE" : "user_id IS NULL",
+    ];
     if (f.status === "open") w.push("acknowledged_at IS NULL");
     if (f.status === "acknowledged") w.push("acknowledged_at IS NOT NULL");
     if (f.minSeverity)

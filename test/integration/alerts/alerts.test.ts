@@ -15,6 +15,7 @@ import {
   type Session,
 } from "../security/helpers";
 import { addKey, addStrategy, q } from "../history/support";
+import { auraReplCommands } from "../../../src/runtime/repl-commands";
 
 jest.setTimeout(120_000);
 
@@ -334,4 +335,46 @@ test("system alerts are for administrators only", async () => {
   const res = await alertsOf(b, "?scope=system");
   expect(res.status).toBe(400);
   expect(res.text).toContain("administrators");
+});
+
+test("operators list open alerts of every user at the REPL, one user's with --user; users cannot", async () => {
+  const c = await registerAndLogin(base);
+  const strat = await addStrategy(env.db.sequelize, c.id, null, "operator view");
+  await broker.broadcast("order.denied", {
+    userId: c.id,
+    strategyId: strat,
+    symbol: "BTCUSDT",
+    reason: "insufficient_balance",
+    message: "x",
+    intentId: "op-1",
+  });
+  const mine = await until(async () => {
+    const r = await alertsOf(c, "?kind=ORDER_DENIED");
+    return r.body.items.length ? r.body.items[0] : undefined;
+  }, "the alert");
+  const run = async (options: Record<string, string | undefined>) => {
+    const def = auraReplCommands.find((d) => d.command === "alerts")!;
+    const out: string[] = [];
+    const spy = jest
+      .spyOn(console, "log")
+      .mockImplementation((...x: unknown[]) => void out.push(x.join(" ")));
+    try {
+      await def.action(broker, { options, rawCommand: "alerts" });
+    } finally {
+      spy.mockRestore();
+    }
+    return out.join("\n");
+  };
+  const rowOf = (table: string) => table.split("\n").find((l) => l.startsWith(`${mine.id} `));
+  expect(rowOf(await run({}))).toMatch(new RegExp(`^${mine.id}\\s+${c.id}\\s+warn\\s+ORDER_DENIED`));
+  expect(rowOf(await run({ user: String(c.id) }))).toBeDefined();
+  expect(rowOf(await run({ user: String(a.id) }))).toBeUndefined();
+  // acknowledged: gone from the open list, still there with --all
+  expect((await http(base, "POST", `/alerts/${mine.id}/ack`, { token: c.accessToken })).status).toBe(200);
+  expect(rowOf(await run({}))).toBeUndefined();
+  expect(rowOf(await run({ all: "true" }))).toBeDefined();
+  // the action is for the REPL only: a user's call (from the gateway) is refused
+  await expect(
+    broker.call("alerts.operatorList", {}, { meta: { user: { id: c.id, role: "admin" } } }),
+  ).rejects.toMatchObject({ code: 403 });
 });
