@@ -36,6 +36,7 @@ import {
   wantsCookieSession,
 } from "../src/gateway/cookie-session";
 import { LiveHub, type LiveIdentity } from "../src/gateway/live";
+import { auraMetrics } from "../src/adapters/metrics";
 import { sendEnvelope } from "../src/gateway/errors";
 import { rateLimited, storeFactoryFor, type GatewayRateLimits } from "../src/gateway/rate-limit";
 import { API_PREFIX, ROUTES, aliasKey, type RouteSpec } from "../src/gateway/routes";
@@ -441,7 +442,9 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       .filter(Boolean);
     this.livePerIp = new Map();
     const subscriber = `api.${this.broker.nodeID}`;
+    const metrics = auraMetrics(this.broker);
     this.live = new LiveHub({
+      onCount: (open) => metrics.set("wsClients", open),
       authenticate: async (token): Promise<LiveIdentity> => {
         const u = await this.identityFromToken(token);
         return { userId: u.id, sid: u.sid, role: u.role, expiresAt: u.exp * 1000 };

@@ -20,6 +20,7 @@ import { isOurClientOrderId } from "../src/core/execution/ids";
 import type { SubmitCommand, SubmitResult } from "../src/core/execution/types";
 import { symbolSpec } from "../src/core/market/symbols";
 import { loadSecrets } from "../src/runtime/secrets";
+import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { AuthGuardMixin, guarded, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
@@ -36,6 +37,7 @@ export interface ExecutionSettings {
 }
 
 interface ExecutionVars {
+  metrics: AuraMetrics;
   store: ExecutionStore;
   accounts: VenueAccounts;
   executor: Executor;
@@ -148,8 +150,10 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
           );
           // fills of its protection now arrive over the account's user-data stream
           if (result.status === "accepted") void this.watch(cmd.keyId, cmd.userId);
+          this.metrics.inc("orders", { outcome: result.status, kind: cmd.kind });
           return result;
         } catch (e) {
+          this.metrics.inc("orders", { outcome: "error", kind: cmd.kind });
           throw this.toMoleculer(e);
         }
       },
@@ -281,6 +285,15 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
             ),
           );
           out.push({ keyId: w.keyId, symbol: w.symbol, ...report });
+          for (const kind of [
+            "resolved",
+            "listsSynced",
+            "protected",
+            "unprotected",
+            "adopted",
+            "external",
+          ] as const)
+            if (report[kind] > 0) this.metrics.inc("reconcileDifferences", { kind }, report[kind]);
         } catch (e) {
           // a periodic pass leaves a pair another node is working on to that node
           if (waitMs === 0 && e instanceof RetryLaterError && e.code === "BUSY") {
@@ -300,6 +313,7 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
         else this.unreconciled.delete(keyId);
       }
       if (userId === undefined) {
+        this.metrics.set("unprotectedPositions", await this.store.unprotectedCount());
         // streams follow the work: watched while an account has something open
         const owners = new Map(pairs.map((w) => [w.keyId, w.userId]));
         for (const keyId of withWork) void this.watch(keyId, owners.get(keyId)!);
@@ -357,6 +371,7 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
   },
 
   created(this: Self) {
+    this.metrics = auraMetrics(this.broker);
     this.mailbox = new KeyedMailbox(100);
     this.ready = false;
     this.unreconciled = new Set();

@@ -29,6 +29,7 @@ import {
 } from "../src/core/market/events";
 import { intervalMs, KLINE_INTERVALS } from "../src/core/market/symbols";
 import { AuraError } from "../src/core/model/errors";
+import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 
 /** Intervals with a fixed length ("1M" varies with the month, so its candles cannot be checked for continuity). */
 export const SUPPORTED_INTERVALS: string[] = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined);
@@ -140,6 +141,7 @@ type Health = {
 };
 
 interface MarketDataVars {
+  metrics: AuraMetrics;
   gaps: GapBook;
   /** MARKET_DATA_WATCH series (seriesKey), whose closed candles this node logs when it streams them */
   watchKeys: Set<string>;
@@ -509,6 +511,10 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
     },
 
     onClosed(this: Self, ev: CandleClosedEvent) {
+      this.metrics.set("candleLag", Math.max(0, (Date.now() - ev.candle.closeTime - 1) / 1000), {
+        symbol: ev.symbol,
+        interval: ev.interval,
+      });
       this.broker
         .broadcast(MARKET_EVENTS.candleClosed, ev)
         .catch((e: Error) => this.logger.error({ err: e.message }, "could not broadcast a closed candle"));
@@ -626,6 +632,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
   },
 
   created(this: Self) {
+    this.metrics = auraMetrics(this.broker);
     this.gaps = new GapBook();
     this.watchKeys = new Set(this.settings.watch.map((w) => seriesKey(w.symbol, w.interval)));
     this.missingSince = new Map();
@@ -689,6 +696,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
             "market data stale: no update from the exchange; reconnecting",
           );
           void this.broker.broadcast(MARKET_EVENTS.dataStale, ev).catch(() => {});
+          this.metrics.inc("marketStale", { symbol: ev.symbol });
         },
       },
     });

@@ -34,6 +34,7 @@ import { fairShare, LeaseStore, type Claimed, type InstanceLease } from "../src/
 import { STRATEGY_EVENTS, type StrategyChangedEvent } from "../src/adapters/strategies/store";
 import { getDatabase } from "../src/adapters/storage/database";
 import { MARKET_EVENTS, seriesKey, type CandleClosedEvent } from "../src/core/market/events";
+import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 
 export interface StrategyRunnerSettings {
   /** STRATEGY_LEASE_TTL_MS: a lease lasts this long unless renewed (every third of it) */
@@ -105,6 +106,7 @@ type EndMode =
   | "ended";
 
 interface RunnerVars {
+  metrics: AuraMetrics;
   instances: InstanceLoader;
   leases: LeaseStore;
   decisions: DecisionLog;
@@ -392,6 +394,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
         );
         slot.current = this.newActor(slot);
         this.slots.set(c.id, slot);
+        this.metrics.set("activeInstances", this.slots.size);
         let set = this.bySeries.get(slot.key);
         if (!set) this.bySeries.set(slot.key, (set = new Set()));
         set.add(slot);
@@ -438,6 +441,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
       slot.ending = true;
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       if (this.slots.get(slot.id) === slot) this.slots.delete(slot.id);
+      this.metrics.set("activeInstances", this.slots.size);
       this.bySeries.get(slot.key)?.delete(slot);
       if (!this.bySeries.get(slot.key)?.size) this.bySeries.delete(slot.key);
       const done = (async () => {
@@ -589,6 +593,8 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
   },
 
   created(this: Self) {
+    this.metrics = auraMetrics(this.broker);
+    this.metrics.set("activeInstances", 0);
     this.slots = new Map();
     this.bySeries = new Map();
     this.ending = new Map();
@@ -646,6 +652,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
         ),
       );
     this.slots.clear();
+    this.metrics.set("activeInstances", 0);
     this.bySeries.clear();
   },
 };

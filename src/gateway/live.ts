@@ -61,6 +61,8 @@ export interface LiveHubOptions {
   clearTimer?: (t: unknown) => void;
   log?: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   limits?: Partial<LiveLimits>;
+  /** told the number of open connections whenever it changes (for the metrics) */
+  onCount?: (open: number) => void;
 }
 
 export interface LiveLimits {
@@ -170,6 +172,7 @@ export class LiveHub {
       authChain: Promise.resolve(),
     };
     this.conns.add(c);
+    this.o.onCount?.(this.conns.size);
     c.authTimer = this.setTimer(() => {
       if (!c.identity) this.close(c, CLOSE.unauthorized, "authentication timeout");
     }, this.limits.authTimeoutMs);
@@ -450,6 +453,7 @@ export class LiveHub {
     if (c.closed) return;
     c.closed = true;
     this.conns.delete(c);
+    this.o.onCount?.(this.conns.size);
     for (const t of [c.flushTimer, c.authTimer, c.expiryTimer]) if (t !== undefined) this.clearTimer(t);
     c.queue.clear();
     c.queuedBytes = 0;

@@ -729,6 +729,15 @@ export class ExecutionStore {
    * Account×symbol pairs with anything unresolved (orders in flight or open, live lists, open
    * positions), with the key's owner. A PENDING order is not work: nothing of it is on the venue.
    */
+  /** Open positions of every account without a live protective OCO (for the metrics). */
+  async unprotectedCount(): Promise<number> {
+    const [row] = await this.select<{ n: string }>(
+      `SELECT count(*) AS n FROM positions WHERE status = 'open' AND protection = 'unprotected'`,
+      [],
+    );
+    return Number(row?.n ?? 0);
+  }
+
   async work(): Promise<{ keyId: number; userId: number; symbol: string }[]> {
     return this.pairs(false);
   }
