@@ -1,3 +1,6 @@
+import { ApiError, SessionEndedError } from "$lib/api";
+import type { Trade } from "$lib/history";
+import type { Portfolio } from "$lib/components/portfolio/types";
 import { guard } from "$lib/session.svelte";
 import type { PageLoad } from "./$types";
 
@@ -40,6 +43,30 @@ export const load: PageLoad = ({ url }) =>
       trading[0]?.symbol;
     const wantedInterval = url.searchParams.get("interval");
     const interval = symbols.intervals.includes(wantedInterval ?? "") ? wantedInterval! : "1h";
-    const klines = symbol ? await api.get<Klines>("/market/klines", { symbol, interval, limit: 300 }) : null;
-    return { symbols: trading, intervals: symbols.intervals, symbol, interval, klines };
+    // the chart comes first: a portfolio that cannot be read is shown as a problem beside it
+    const soft = <T>(p: Promise<T>): Promise<{ value?: T; problem?: string }> =>
+      p.then(
+        (value) => ({ value }),
+        (e: unknown) => {
+          if (e instanceof SessionEndedError) throw e;
+          return { problem: e instanceof ApiError ? e.message : String(e) };
+        },
+      );
+    const [klines, portfolio, trades] = await Promise.all([
+      symbol ? api.get<Klines>("/market/klines", { symbol, interval, limit: 300 }) : null,
+      soft(api.get<Portfolio>("/portfolio")),
+      symbol
+        ? soft(api.get<{ items: Trade[] }>("/trades", { symbol, limit: 200 }))
+        : { value: { items: [] } },
+    ]);
+    return {
+      symbols: trading,
+      intervals: symbols.intervals,
+      symbol,
+      interval,
+      klines,
+      portfolio: portfolio.value ?? null,
+      portfolioProblem: portfolio.problem ?? null,
+      trades: trades.value?.items ?? [],
+    };
   });
