@@ -827,6 +827,16 @@ export class StrategyActor {
       return;
     }
     this.lastDecision = { candleOpenTime: c.openTime, actions: d.actions, reason: message };
+    // the owner's dashboards show each decision as it is made (gateways route it by userId)
+    this.ports.broker
+      .broadcast("strategy.decision", {
+        userId: info.userId,
+        strategyId: this.id,
+        candleOpenTime: c.openTime,
+        action,
+        message,
+      })
+      .catch(() => undefined);
     this.ports.log.info(
       {
         instanceId: this.id,

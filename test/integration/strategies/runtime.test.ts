@@ -61,6 +61,17 @@ let sim: Simulator;
 let userId = 0;
 let keyId = 0;
 const submits: SubmitCommand[] = [];
+const decided: { userId: number; strategyId: number; candleOpenTime: number; action: string }[] = [];
+
+/** What a gateway hears: the decisions it pushes to the owner's dashboard. */
+const dashboard: ServiceSchema = {
+  name: "decision-listener",
+  events: {
+    "strategy.decision"(ctx: Context<(typeof decided)[number]>) {
+      decided.push(ctx.params);
+    },
+  },
+};
 
 const sql = async <T = any>(text: string, bind: unknown[] = []): Promise<T[]> =>
   (await getDatabase()).sequelize.query<any>(text, { bind, type: QueryTypes.SELECT });
@@ -189,7 +200,7 @@ beforeAll(async () => {
       },
       "strategy-runner": runnerSettings(),
     },
-    extra: [execution],
+    extra: [execution, dashboard],
   });
   sim = (cluster.broker.getLocalService("exchange-sim") as any).sim;
 });
@@ -257,6 +268,11 @@ test("the runner claims an active instance, warms it up, and its intents equal t
   expect(rows.map((r) => Number(r.candle_open_time))).toEqual(
     Array.from({ length: 312 }, (_, i) => START + i * H),
   );
+  // and each announced once to the owner's dashboards, with the action the log holds
+  const announced = decided.filter((e) => e.strategyId === ema);
+  expect(announced.map((e) => e.candleOpenTime)).toEqual(rows.map((r) => Number(r.candle_open_time)));
+  expect(announced.every((e) => e.userId === userId)).toBe(true);
+  expect(announced.map((e) => e.action)).toEqual(rows.map((r) => r.action));
 
   const bt = runBacktest({
     strategy: EMA_CROSS,
