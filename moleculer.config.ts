@@ -4,9 +4,12 @@
 import type { BrokerOptions, Context, Middleware } from "moleculer";
 import { Errors } from "moleculer";
 import { readEnv } from "./src/adapters/config/env";
+import { transportConfig } from "./src/adapters/config/transport";
+import { busCheckMiddleware, busNodeId, natsTransporter } from "./src/runtime/bus";
 import { pinoOptions, requestScope } from "./src/runtime/logging";
 
 const env = readEnv();
+const bus = transportConfig();
 
 type ScopedContext = Context<unknown, { user?: { id?: string | number } }>;
 // handlers reach middlewares already bound to their service; the typings still ask for a `this`
@@ -35,8 +38,9 @@ const transit: NonNullable<BrokerOptions["transit"]> & { serviceChangedDebounceT
 
 const config: BrokerOptions = {
   namespace: env.namespace,
-  nodeID: env.nodeId,
-  transporter: env.transporter ? { type: "NATS", options: { url: env.transporter } } : null,
+  // role-prefixed on a bus with per-role users, so the server can scope what each role may read
+  nodeID: env.nodeId ?? (env.transporter && bus.role ? busNodeId(bus) : undefined),
+  transporter: env.transporter ? natsTransporter(env.transporter, bus) : null,
   cacher: env.redisUrl
     ? {
         type: "Redis",
@@ -97,7 +101,7 @@ const config: BrokerOptions = {
     : { enabled: false },
   // Spans would otherwise carry every ctx.params, including passwords and API secrets.
   tracing: { enabled: false, tags: { action: { params: false, meta: false } } },
-  middlewares: [requestIdMiddleware],
+  middlewares: [requestIdMiddleware, busCheckMiddleware],
   // The runner owns SIGTERM/SIGINT: services stop first, then the database.
   skipProcessEventRegistration: true,
   transit,

@@ -1,7 +1,8 @@
 // Exchange API keys of each user: added after a permission check against the exchange (spot
-// trading on, withdrawals and transfers off), sealed with AES-256-GCM, listed only masked, and
-// opened only for the services that trade (`keys.decrypt`, never routed over HTTP). Valid keys
-// are re-checked periodically; one that gained a dangerous permission is switched to invalid.
+// trading on, withdrawals and transfers off), sealed with AES-256-GCM and listed only masked.
+// No action hands out a plaintext key: a service that signs with one (execution) opens the sealed
+// row in its own process, so secrets never cross the bus. Valid keys are re-checked
+// periodically; one that gained a dangerous permission is switched to invalid.
 import type { Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import {
@@ -66,9 +67,6 @@ interface PgConnection {
 }
 
 const config = keysConfig();
-
-/** Services allowed to receive decrypted keys: the ones that talk to the exchange for a user. */
-export const DECRYPT_CALLERS = config.decryptCallers;
 
 const STRICT = { $$strict: "remove" } as const;
 // ids past Number.MAX_SAFE_INTEGER (or PostgreSQL's bigint) are refused here, not in a query
@@ -283,53 +281,6 @@ const KeysService: ServiceSchema<KeysSettings, KeysMethods, KeysVars, Self> = {
           details: { status: updated.status, reason: updated.status_reason },
         });
         return publicView(updated);
-      },
-    }),
-
-    /**
-     * The plaintext key and secret, for the services that sign exchange requests. Only callers in
-     * DECRYPT_CALLERS, only for the key's owner (ctx.meta.user), only while the key is valid.
-     */
-    decrypt: guarded({
-      auth: "internal",
-      callers: DECRYPT_CALLERS,
-      visibility: "public",
-      params: { ...STRICT, keyId: idParam("keyId") },
-      async handler(this: Self, ctx: AuraContext<{ keyId: number }>) {
-        const me = requireUser(ctx);
-        const row = assertOwned(
-          ctx,
-          await getOwnedApiKey(await this.sql(), me.id, ctx.params.keyId),
-          "API key not found.",
-        );
-        if (row.status !== "valid") {
-          throw new Errors.MoleculerClientError(
-            "This API key is not valid for trading.",
-            409,
-            "KEY_NOT_USABLE",
-            { status: row.status, reason: row.status_reason },
-          );
-        }
-        let plain: { apiKey: string; apiSecret: string };
-        try {
-          plain = openApiKeyRow(this.ring, row);
-        } catch (e) {
-          this.logger.error(
-            { keyId: row.id, err: (e as Error | undefined)?.message },
-            "stored API key could not be opened",
-          );
-          throw new Errors.MoleculerError(
-            "The stored API key could not be decrypted.",
-            500,
-            "KEY_UNREADABLE",
-          );
-        }
-        return {
-          id: Number(row.id),
-          exchange: row.exchange,
-          apiKey: plain.apiKey,
-          apiSecret: plain.apiSecret,
-        };
       },
     }),
   },

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
 import pino from "pino";
-import { validateConfig, type AuraEnv } from "../adapters/config";
+import { maskCredentials, validateConfig, type AuraEnv } from "../adapters/config";
 import { closeDatabase, getDatabase } from "../adapters/storage/database";
 import { processState, startHealthServer } from "./health";
 import { pinoOptions } from "./logging";
@@ -76,7 +76,8 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   log.info(
     {
       services,
-      transporter: env.transporter ?? "none (single process)",
+      // a TRANSPORTER may carry a password in its user info
+      transporter: env.transporter ? maskCredentials(env.transporter) : "none (single process)",
       database: env.databaseUrl ? "DATABASE_URL" : `embedded (${env.dataDir})`,
     },
     "starting AURA",

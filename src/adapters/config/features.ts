@@ -140,8 +140,6 @@ export function gatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConf
 }
 
 export interface KeysConfig {
-  /** services allowed to receive decrypted keys (`keys.decrypt`) */
-  decryptCallers: string[];
   /** how often valid keys are re-checked against the exchange (0 = never) */
   recheckIntervalMs: number;
 }
@@ -149,11 +147,6 @@ export interface KeysConfig {
 export function keysConfig(env: NodeJS.ProcessEnv = process.env): KeysConfig {
   const r = new EnvReader(env);
   return r.done({
-    decryptCallers: r.list("KEYS_DECRYPT_CALLERS", {
-      default: ["execution", "market-data"],
-      item: (s) => (/^[a-z][a-z0-9-]*$/.test(s) ? s : undefined),
-      accepts: "service names",
-    }),
     recheckIntervalMs: r.duration("KEY_RECHECK_INTERVAL_MS", {
       unit: "ms",
       default: 24 * 3600 * 1000,

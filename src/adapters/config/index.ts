@@ -33,9 +33,11 @@ import {
   type StrategyRuntimeConfig,
 } from "./features";
 import { ConfigError, type ConfigProblem } from "./readers";
+import { transportConfig, type TransportConfig } from "./transport";
 
 export * from "./env";
 export * from "./features";
+export * from "./transport";
 export {
   ConfigError,
   EnvReader,
@@ -48,6 +50,7 @@ export {
 
 export interface AuraConfig {
   runtime: AuraEnv;
+  bus: TransportConfig;
   secrets: SecretsConfig;
   auth: AuthConfig;
   gateway: GatewayConfig;
@@ -120,6 +123,7 @@ export function validateConfig(
     runtime.services === undefined || runtime.services.some((s) => SERVICES_USING_SECRETS.includes(s));
   const config: AuraConfig = {
     runtime,
+    bus: read(transportConfig),
     secrets: read((e) => secretsConfig(e, usesSecrets ? {} : { required: false })),
     auth: read(authConfig),
     gateway: read(gatewayConfig),

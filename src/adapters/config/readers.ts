@@ -43,7 +43,6 @@ export const VARIABLES = {
   RATE_LIMIT_IP_PER_MIN: "plain",
   RATE_LIMIT_USER_PER_MIN: "plain",
   RATE_LIMIT_CREDENTIALS_PER_MIN: "plain",
-  KEYS_DECRYPT_CALLERS: "plain",
   KEY_RECHECK_INTERVAL_MS: "plain",
   SIM_URL: "credentials",
   EXCHANGE: "plain",
@@ -66,6 +65,15 @@ export const VARIABLES = {
   ORDER_NOT_FOUND_GRACE_MS: "plain",
   AURA_FAULT_CRASH_AT: "plain",
   PORTFOLIO_SNAPSHOT_INTERVAL_MS: "plain",
+  // the bus (src/adapters/config/transport.ts): paths are plain, only the password is secret
+  NATS_TLS_CA: "plain",
+  NATS_TLS_CERT: "plain",
+  NATS_TLS_KEY: "plain",
+  NATS_USER: "plain",
+  NATS_PASSWORD: "secret",
+  NATS_NKEY_SEED: "plain",
+  NATS_CREDS: "plain",
+  NATS_ALLOW_INSECURE: "plain",
 } as const satisfies Record<string, Exposure>;
 
 export type VariableName = keyof typeof VARIABLES;

@@ -7,6 +7,9 @@ export function register(program: Command): void {
     .action(async () => {
       const { readEnv } = require("../../adapters/config/env") as typeof import("../../adapters/config/env");
       const env = readEnv();
+      const { transportConfig } =
+        require("../../adapters/config/transport") as typeof import("../../adapters/config/transport");
+      const { busNodeId } = require("../../runtime/bus") as typeof import("../../runtime/bus");
       if (!env.transporter) {
         throw new Error(
           "TRANSPORTER is not set, so there is no cluster to join. Set TRANSPORTER=nats://host:4222 " +
@@ -19,7 +22,7 @@ export function register(program: Command): void {
         require("../../runtime/repl-commands") as typeof import("../../runtime/repl-commands");
       const broker = new ServiceBroker(
         brokerConfig({
-          nodeID: env.nodeId ?? `operator-${process.pid}`,
+          nodeID: env.nodeId ?? busNodeId(transportConfig(), `operator-${process.pid}`),
           replOptions: { delimiter: "aura $ ", customCommands: auraReplCommands },
         }),
       );

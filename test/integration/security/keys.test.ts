@@ -1,8 +1,12 @@
 // Exchange keys through the gateway: accepted only after the permission check, stored sealed,
-// shown only masked, opened only for the trading services acting for the owner, and re-checked
-// so a key that gains withdrawal rights is switched off (the periodic permission re-check).
+// shown only masked, opened only inside the process that signs with them (execution, acting for
+// the key's owner) and never handed out over the bus, and re-checked so a key that gains
+// withdrawal rights is switched off (the periodic permission re-check).
 import { QueryTypes } from "sequelize";
+import { insertApiKey } from "../../../src/adapters/auth/api-keys";
 import { KeyRing } from "../../../src/adapters/crypto/aead";
+import { AccountUnusableError, type VenueAccounts } from "../../../src/adapters/execution/accounts";
+import { availableServices } from "../../../src/runtime/runner";
 import { loadSecrets } from "../../../src/runtime/secrets";
 import {
   fakeExchangeClient,
@@ -20,22 +24,6 @@ import {
 const behaviours = new Map<string, FakeKeyBehaviour>();
 const events: any[] = [];
 
-// stand-ins for the services that may and may not open keys
-const caller = (name: string) => ({
-  name,
-  actions: {
-    open: {
-      params: { keyId: "number", userId: "number" },
-      handler(ctx: any) {
-        return ctx.call(
-          "keys.decrypt",
-          { keyId: ctx.params.keyId },
-          { meta: { user: { id: ctx.params.userId, role: "user" } } },
-        );
-      },
-    },
-  },
-});
 const listener = {
   name: "listener",
   events: {
@@ -51,13 +39,15 @@ let alice: Session;
 let bob: Session;
 beforeAll(async () => {
   env = await startSecurityEnv({
+    // execution opens keys in its own process: the tests below use its accounts, not the bus
+    services: ["api", "auth", "keys", "execution"],
     settings: {
       keys: {
         validation: { createClient: fakeExchangeClient((k) => behaviours.get(k) ?? {}) },
         recheckIntervalMs: 0,
       },
     },
-    extra: [caller("execution"), caller("strategies"), listener] as any,
+    extra: [listener] as any,
   });
   base = env.cluster.baseUrl;
   await registerAndLogin(base); // admin
@@ -263,7 +253,10 @@ test("the periodic re-check switches a key that gained withdrawal rights to inva
   ).toHaveLength(1);
 });
 
-describe("keys.decrypt", () => {
+/** The venue accounts of the execution service running in this process (where keys are opened). */
+const accounts = () => (env.cluster.broker.getLocalService("execution") as any).accounts as VenueAccounts;
+
+describe("opening a key for trading", () => {
   let keyId: number;
   let apiKey: string;
   let apiSecret: string;
@@ -273,33 +266,40 @@ describe("keys.decrypt", () => {
     keyId = (await addKey(alice, { label: "trading", exchange: "binance", apiKey, apiSecret })).body.id;
   });
 
-  test("opens the key for the execution service acting for its owner", async () => {
-    expect(await env.cluster.broker.call("execution.open", { keyId, userId: alice.id })).toEqual({
-      id: keyId,
+  test("execution opens the key in its own process, for its owner", async () => {
+    const acc = await accounts().get(keyId, alice.id);
+    expect({ keyId: acc.keyId, userId: acc.userId, exchange: acc.exchange }).toEqual({
+      keyId,
+      userId: alice.id,
       exchange: "binance",
-      apiKey,
-      apiSecret,
+    });
+    const signer = acc.client.exchange as unknown as { apiKey: string; secret: string };
+    expect({ apiKey: signer.apiKey, secret: signer.secret }).toEqual({ apiKey, secret: apiSecret });
+  });
+
+  test("refuses another user's key", async () => {
+    await expect(accounts().get(keyId, bob.id)).rejects.toMatchObject({
+      name: "AccountUnusableError",
+      reason: "not_owner",
     });
   });
 
-  test("refuses any other caller, another user, and direct calls", async () => {
-    await expect(
-      env.cluster.broker.call("strategies.open", { keyId, userId: alice.id }),
-    ).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
-    await expect(
-      env.cluster.broker.call("keys.decrypt", { keyId }, { meta: { user: { id: alice.id, role: "user" } } }),
-    ).rejects.toMatchObject({ code: 403 });
-    await expect(env.cluster.broker.call("execution.open", { keyId, userId: bob.id })).rejects.toMatchObject({
-      code: 404,
-    });
-  });
-
-  test("refuses an invalid key", async () => {
+  test("refuses a key once it is invalid (the invalidation event drops the open client)", async () => {
     behaviours.set(apiKey, { restrictions: { ...SAFE_RESTRICTIONS, enableSpotAndMarginTrading: false } });
     await http(base, "POST", `/keys/${keyId}/validate`, { token: alice.accessToken });
-    await expect(
-      env.cluster.broker.call("execution.open", { keyId, userId: alice.id }),
-    ).rejects.toMatchObject({ code: 409, type: "KEY_NOT_USABLE" });
+    let err: unknown;
+    for (const until = Date.now() + 5000; Date.now() < until;) {
+      err = await accounts()
+        .get(keyId, alice.id)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      if (err) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(err).toBeInstanceOf(AccountUnusableError);
+    expect(err).toMatchObject({ reason: "invalid" });
     behaviours.delete(apiKey);
     await http(base, "POST", `/keys/${keyId}/validate`, { token: alice.accessToken });
   });
@@ -317,15 +317,20 @@ describe("keys.decrypt", () => {
         replacements: { from: keyId, to: bobKey.body.id },
       },
     );
-    await expect(
-      env.cluster.broker.call("execution.open", { keyId: bobKey.body.id, userId: bob.id }),
-    ).rejects.toMatchObject({ code: 500, type: "KEY_UNREADABLE" });
+    const err: unknown = await accounts()
+      .get(bobKey.body.id, bob.id)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toMatchObject({ name: "AccountUnusableError", reason: "unreadable" });
+    expect(String((err as Error).message)).not.toContain(apiSecret);
     const res = await http(base, "POST", `/keys/${bobKey.body.id}/validate`, { token: bob.accessToken });
     expect(res.body).toMatchObject({ status: "invalid", statusReason: "key_unreadable" });
     expect(res.text).not.toContain(apiSecret);
   });
 
-  test("is not reachable over HTTP", async () => {
+  test("no decrypting route exists over HTTP", async () => {
     for (const [method, path] of [
       ["POST", "/keys/decrypt"],
       ["GET", "/keys.decrypt"],
@@ -340,4 +345,95 @@ describe("keys.decrypt", () => {
       expect(res.text).not.toContain(apiSecret);
     }
   });
+});
+
+// What a user cares about: whoever can call actions on the bus, as the key's owner, an admin, or
+// any service an action admits, gets no plaintext of a stored key back from any of them.
+describe("secrets never travel over the bus", () => {
+  let all: SecurityEnv;
+  beforeAll(async () => {
+    all = await startSecurityEnv({
+      db: env.db,
+      services: availableServices(),
+      settings: {
+        "exchange-sim": { port: 0, step: true },
+        "market-data": { watch: [], loadBundled: false, staleAfterMs: 0 },
+        keys: { validation: { createClient: fakeExchangeClient(() => ({})) }, recheckIntervalMs: 0 },
+        backtest: { workers: 1 },
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await all?.stop();
+  });
+
+  test("keys.decrypt is not registered, and no registered action returns a stored key's plaintext", async () => {
+    const broker = all.cluster.broker;
+    const actions = (
+      broker.registry.getActionList({ onlyLocal: true, skipInternal: false, withEndpoints: false }) as any[]
+    ).map((a) => ({
+      name: a.name as string,
+      callers: (Array.isArray(a.action?.callers) ? a.action.callers : []) as string[],
+    }));
+    const names = actions.map((a) => a.name);
+    expect(names).not.toContain("keys.decrypt");
+    expect(names).toEqual(expect.arrayContaining(["keys.list", "keys.get", "execution.submit"]));
+    await expect(
+      broker.call("keys.decrypt", { keyId: 1 }, { meta: { user: { id: alice.id, role: "user" } } }),
+    ).rejects.toMatchObject({ name: "ServiceNotFoundError" });
+
+    const secrets = loadSecrets();
+    const ring = new KeyRing(secrets.masterKey, secrets.oldMasterKeys);
+    const apiKey = randomApiKey();
+    const apiSecret = randomApiKey();
+    const store = async () =>
+      Number(
+        (
+          await insertApiKey(env.db.sequelize, ring, {
+            userId: alice.id,
+            label: `bus-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+            exchange: "sim",
+            apiKey,
+            apiSecret,
+            status: "valid",
+            statusReason: null,
+            permissions: { spotTrading: true },
+            validatedAt: new Date(),
+          })
+        ).id,
+      );
+    let keyId = await store();
+    const leaks: string[] = [];
+    let calls = 0;
+    for (const a of actions) {
+      // every caller the action admits (a family "x.*" by one of its members), and none
+      const callers = [undefined, ...a.callers.map((c) => (c.endsWith(".*") ? `${c.slice(0, -2)}.1` : c))];
+      for (const caller of callers)
+        for (const role of ["user", "admin"])
+          for (const params of [{}, { id: keyId, keyId, userId: alice.id }]) {
+            calls++;
+            const out = await broker
+              .call(a.name, params, {
+                meta: { user: { id: alice.id, email: alice.email, role } },
+                timeout: 3000,
+                ...(caller ? { caller } : {}),
+              })
+              .then(
+                (r) => JSON.stringify(r ?? null),
+                (e: any) => JSON.stringify({ message: e?.message, type: e?.type, data: e?.data }),
+              );
+            for (const s of [apiKey, apiSecret, apiSecret.slice(0, 16), apiKey.slice(0, 16)])
+              if (out.includes(s))
+                leaks.push(`${a.name} as ${caller ?? "nobody"} (${role}) returned part of the key`);
+            // a destructive action (keys.remove) may have taken the key: store it again
+            const [row] = await env.db.sequelize.query(`SELECT 1 FROM user_api_keys WHERE id = :keyId`, {
+              replacements: { keyId },
+              type: QueryTypes.SELECT,
+            });
+            if (!row) keyId = await store();
+          }
+    }
+    process.stdout.write(`bus: ${actions.length} actions, ${calls} calls, no plaintext returned\n`);
+    expect(leaks).toEqual([]);
+  }, 300_000);
 });

@@ -16,6 +16,7 @@ import {
 } from "../../../src/adapters/auth/api-keys";
 import { createUser } from "../../../src/adapters/auth/users";
 import { KeyRing, keyIdOf } from "../../../src/adapters/crypto/aead";
+import type { VenueAccounts } from "../../../src/adapters/execution/accounts";
 import { resolveSecrets } from "../../../src/runtime/secrets";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 import { randomApiKey, startSecurityEnv, useTestSecrets } from "./helpers";
@@ -114,27 +115,14 @@ test("services started with only the new key open every rotated row", async () =
   const saved = { master: process.env.AURA_MASTER_KEY, old: process.env.AURA_MASTER_KEYS_OLD };
   process.env.AURA_MASTER_KEY = k2.toString("base64");
   delete process.env.AURA_MASTER_KEYS_OLD;
-  const opener = {
-    name: "execution",
-    actions: {
-      open: {
-        handler: (ctx: any) =>
-          ctx.call(
-            "keys.decrypt",
-            { keyId: ctx.params.keyId },
-            { meta: { user: { id: ctx.params.userId, role: "user" } } },
-          ),
-      },
-    },
-  };
-  const env = await startSecurityEnv({ db, services: ["keys"], extra: [opener as any] });
+  // execution is the service that opens keys (in its own process, with the master key it was started with)
+  const env = await startSecurityEnv({ db, services: ["keys", "execution"] });
   try {
+    const accounts = (env.cluster.broker.getLocalService("execution") as any).accounts as VenueAccounts;
     for (const row of await allRows()) {
-      const got: any = await env.cluster.broker.call("execution.open", {
-        keyId: Number(row.id),
-        userId: Number(row.user_id),
-      });
-      expect({ apiKey: got.apiKey, apiSecret: got.apiSecret }).toEqual(plain.get(row.id));
+      const got = await accounts.get(Number(row.id), Number(row.user_id));
+      const signer = got.client.exchange as unknown as { apiKey: string; secret: string };
+      expect({ apiKey: signer.apiKey, apiSecret: signer.secret }).toEqual(plain.get(row.id));
     }
   } finally {
     await env.stop();

@@ -6,6 +6,7 @@ import crypto from "node:crypto";
 import { Writable } from "node:stream";
 import { QueryTypes } from "sequelize";
 import { createCcxtClient } from "../../../src/adapters/exchange/key-validation";
+import type { VenueAccounts } from "../../../src/adapters/execution/accounts";
 import { pinoOptions } from "../../../src/runtime/logging";
 import {
   http,
@@ -31,24 +32,13 @@ const sink = new Writable({
 let env: SecurityEnv;
 let fake: FakeBinance;
 const ccxt = nodeCcxt();
-const opener = {
-  name: "execution",
-  actions: {
-    open: {
-      handler(ctx: any) {
-        return ctx.call(
-          "keys.decrypt",
-          { keyId: ctx.params.keyId },
-          { meta: { user: { id: ctx.params.userId, role: "user" } } },
-        );
-      },
-    },
-  },
-};
+/** The venue accounts of the execution service in this process: keys are opened there, never sent. */
+const accounts = () => (env.cluster.broker.getLocalService("execution") as any).accounts as VenueAccounts;
 
 beforeAll(async () => {
   fake = await startFakeBinance();
   env = await startSecurityEnv({
+    services: ["api", "auth", "keys", "execution"],
     broker: {
       logLevel: "debug",
       logger: {
@@ -65,7 +55,6 @@ beforeAll(async () => {
         },
       },
     },
-    extra: [opener as any],
   });
 });
 afterAll(async () => {
@@ -140,18 +129,23 @@ test("no secret reaches a log line, the audit trail or a response", async () => 
   }); // 400
   await call("GET", "/keys", { token: t2 });
   await call("POST", `/keys/${key.body.id}/validate`, { token: t2 });
-  const opened: any = await env.cluster.broker.call("execution.open", {
-    keyId: key.body.id,
-    userId: login.body.user.id,
-  });
-  expect(opened.apiSecret).toBe(apiSecret);
-  // a tampered row: decrypt fails and logs an error, which must not carry the plaintext either
+  const opened = await accounts().get(key.body.id, login.body.user.id);
+  expect((opened.client.exchange as unknown as { secret: string }).secret).toBe(apiSecret);
+  // a tampered row: opening it fails, and the failure (and the re-check that logs it) must not
+  // carry the plaintext either
   await env.db.sequelize.query(`UPDATE user_api_keys SET api_secret_enc = api_key_enc WHERE id = :id`, {
     replacements: { id: key.body.id },
   });
-  await expect(
-    env.cluster.broker.call("execution.open", { keyId: key.body.id, userId: login.body.user.id }),
-  ).rejects.toMatchObject({ code: 500 });
+  accounts().forget(key.body.id);
+  const unreadable = await accounts()
+    .get(key.body.id, login.body.user.id)
+    .then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+  expect(unreadable).toMatchObject({ name: "AccountUnusableError", reason: "unreadable" });
+  const failures = [String(unreadable?.message)];
+  await call("POST", `/keys/${key.body.id}/validate`, { token: t2 });
   await call("POST", "/auth/password", { token: t2, body: { currentPassword: wrong, newPassword } });
   await call("POST", "/auth/password", { token: t2, body: { currentPassword: password, newPassword } }, true);
   await call("POST", "/auth/logout", { token: t2 });
@@ -168,6 +162,7 @@ test("no secret reaches a log line, the audit trail or a response", async () => 
   for (const s of secrets) {
     if (captured.includes(s)) leaks.push(`log contains ${s.slice(0, 6)}…`);
     if (audit.includes(s)) leaks.push(`audit_log contains ${s.slice(0, 6)}…`);
+    if (failures.some((f) => f.includes(s))) leaks.push(`an error contains ${s.slice(0, 6)}…`);
     for (const r of responses)
       if (!allowedTokenResponses.has(r) && r.text.includes(s))
         leaks.push(`response ${r.status} contains ${s.slice(0, 6)}…`);

@@ -1,8 +1,9 @@
 // Key onboarding against the real Binance-compatible simulator (src/sim): accounts created with
 // dangerous permissions are refused through the API with their reason, a safe one is accepted,
-// and the accepted key still opens for the execution service.
+// and the accepted key opens in the execution service's own process and signs for the simulator.
 import { createSimulator, type Simulator } from "../../../src/sim";
 import { createCcxtClient } from "../../../src/adapters/exchange/key-validation";
+import type { VenueAccounts } from "../../../src/adapters/execution/accounts";
 import {
   http,
   nodeCcxt,
@@ -16,24 +17,26 @@ let sim: Simulator;
 let env: SecurityEnv;
 let user: Session;
 const ccxt = nodeCcxt();
-const opener = {
-  name: "execution",
-  actions: {
-    open: {
-      handler: (ctx: any) =>
-        ctx.call(
-          "keys.decrypt",
-          { keyId: ctx.params.keyId },
-          { meta: { user: { id: ctx.params.userId, role: "user" } } },
-        ),
-    },
-  },
-};
+/** The venue accounts of the execution service in this process: keys are opened there, never sent. */
+const accounts = () => (env.cluster.broker.getLocalService("execution") as any).accounts as VenueAccounts;
+
+/** Opens a key as execution does; execution reaches a "sim" key's venue at SIM_URL. */
+async function openForTrading(keyId: number, userId: number) {
+  const saved = process.env.SIM_URL;
+  process.env.SIM_URL = sim.baseUrl;
+  try {
+    return await accounts().get(keyId, userId);
+  } finally {
+    if (saved === undefined) delete process.env.SIM_URL;
+    else process.env.SIM_URL = saved;
+  }
+}
 
 beforeAll(async () => {
   sim = await createSimulator({ step: true });
   await sim.listen(0);
   env = await startSecurityEnv({
+    services: ["api", "auth", "keys", "execution"],
     settings: {
       keys: {
         validation: {
@@ -43,7 +46,6 @@ beforeAll(async () => {
         },
       },
     },
-    extra: [opener as any],
   });
   await registerAndLogin(env.cluster.baseUrl);
   user = await registerAndLogin(env.cluster.baseUrl);
@@ -69,11 +71,15 @@ test("a spot-only key without withdrawals is accepted and can be opened for trad
     permissions: { spotTrading: true, withdrawals: false, internalTransfer: false, universalTransfer: false },
   });
   expect(res.text).not.toContain(acct.secretKey);
-  const opened: any = await env.cluster.broker.call("execution.open", {
-    keyId: res.body.id,
-    userId: user.id,
+  const opened = await openForTrading(res.body.id, user.id);
+  expect(opened.exchange).toBe("sim");
+  const signer = opened.client.exchange as unknown as { apiKey: string; secret: string };
+  expect({ apiKey: signer.apiKey, secret: signer.secret }).toEqual({
+    apiKey: acct.apiKey,
+    secret: acct.secretKey,
   });
-  expect(opened).toMatchObject({ apiKey: acct.apiKey, apiSecret: acct.secretKey, exchange: "sim" });
+  // the venue accepts what it signs
+  expect((await opened.client.account()).balances).toBeInstanceOf(Map);
 });
 
 test.each([
@@ -90,9 +96,10 @@ test.each([
     statusReason: reason,
     statusMessage: expect.any(String),
   });
-  await expect(
-    env.cluster.broker.call("execution.open", { keyId: res.body.id, userId: user.id }),
-  ).rejects.toMatchObject({ code: 409 });
+  await expect(openForTrading(res.body.id, user.id)).rejects.toMatchObject({
+    name: "AccountUnusableError",
+    reason: "invalid",
+  });
 });
 
 test("a wrong secret is refused as an authentication failure", async () => {

@@ -192,7 +192,6 @@ describe("typed readers", () => {
     ["SIM_URL", "sim:7000", /http\(s\):\/\/host:port URL/],
     ["MARKET_DATA_WATCH", "BTCUSDT", /BTCUSDT:1h/],
     ["MARKET_DATA_WATCH", "BTCUSDT:1M", /interval one of/],
-    ["KEYS_DECRYPT_CALLERS", "execution,Market Data", /service names/],
     ["SERVICES", "api;auth", /service names/],
     ["BODY_LIMIT", "lots", /size such as 100kb/],
     ["AURA_ADMIN_EMAIL", "admin", /email address/],
@@ -243,8 +242,7 @@ describe("typed readers", () => {
       backtestConfig({ BACKTEST_WORKERS: "3", BACKTEST_QUEUE_PER_USER: "10", BACKTEST_QUEUE_MAX: "100" }),
     ).toEqual({ workers: 3, queuePerUser: 10, queueMax: 100 });
     expect(monitorConfig({}).healthIntervalMs).toBe(30_000);
-    expect(keysConfig({}).decryptCallers).toEqual(["execution", "market-data"]);
-    expect(keysConfig({ KEYS_DECRYPT_CALLERS: "" }).decryptCallers).toEqual([]);
+    expect(keysConfig({})).toEqual({ recheckIntervalMs: 86_400_000 });
     expect(exchangeConfig({ SIM_URL: "http://sim:7000/" })).toEqual({
       kind: "sim",
       simUrl: "http://sim:7000",
@@ -327,4 +325,131 @@ test("the start-up check also lists unknown SERVICES and a production run withou
   );
   expect(err?.message).toMatch(/NODE_ENV=production requires DATABASE_URL/);
   expect(err?.message).toMatch(/PORT must be/);
+});
+
+describe("the bus (TRANSPORTER with NATS_*)", () => {
+  const { transportConfig } = require("../../../src/adapters/config/transport");
+  const { natsTransporterOptions, busNodeId } = require("../../../src/runtime/bus");
+  const os = require("node:os");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aura-bus-config-"));
+  const file = (name: string, text: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text, { mode: 0o600 });
+    return p;
+  };
+  const ca = file("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  const key = file("key.pem", "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n");
+  const seedText = `SU${"A".repeat(56)}`;
+  const seed = file("user.nk", `${seedText}\n`);
+  const creds = file(
+    "user.creds",
+    "-----BEGIN NATS USER JWT-----\neyJ\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSUA\n------END USER NKEY SEED------\n",
+  );
+  const T = { TRANSPORTER: "nats://nats:4222" };
+  const problemsOf = (env: NodeJS.ProcessEnv) => {
+    try {
+      validateConfig(env);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+  };
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("TLS files and one kind of credentials become the nats client's options, secrets as authenticators", () => {
+    const bus = transportConfig({ ...T, NATS_TLS_CA: ca, NATS_USER: "gateway", NATS_PASSWORD: "pw-1" });
+    expect(bus).toMatchObject({
+      tls: { caFile: ca },
+      auth: { kind: "password", user: "gateway" },
+      role: "gateway",
+    });
+    const opts = natsTransporterOptions(T.TRANSPORTER, bus);
+    expect(opts).toMatchObject({ url: T.TRANSPORTER, tls: { caFile: ca } });
+    expect(typeof opts.authenticator).toBe("function");
+    // nothing a dump of broker.options would print holds the password
+    expect(JSON.stringify(opts)).not.toContain("pw-1");
+    expect(opts.authenticator()).toEqual({ user: "gateway", pass: "pw-1" });
+    expect(busNodeId(bus, "host-1")).toBe("gateway.host-1");
+
+    const nkey = transportConfig({
+      ...T,
+      NATS_TLS_CA: ca,
+      NATS_TLS_CERT: ca,
+      NATS_TLS_KEY: key,
+      NATS_NKEY_SEED: seed,
+    });
+    expect(nkey).toMatchObject({ auth: { kind: "nkey", seedFile: seed }, role: undefined });
+    expect(natsTransporterOptions(T.TRANSPORTER, nkey).tls).toEqual({
+      caFile: ca,
+      certFile: ca,
+      keyFile: key,
+    });
+    expect(JSON.stringify(nkey)).not.toContain(seedText);
+    expect(transportConfig({ ...T, NATS_CREDS: creds }).auth).toEqual({ kind: "creds", credsFile: creds });
+    expect(transportConfig({ TRANSPORTER: "nats://backtest:pw@nats:4222" })).toMatchObject({
+      auth: { kind: "url", user: "backtest" },
+      role: "backtest",
+    });
+  });
+
+  test("missing or malformed files, half pairs and two kinds of credentials are refused, naming the variable", () => {
+    const cases: [NodeJS.ProcessEnv, string, RegExp][] = [
+      [{ ...T, NATS_TLS_CA: path.join(dir, "nope.pem") }, "NATS_TLS_CA", /readable file.*nope\.pem.*ENOENT/],
+      [{ ...T, NATS_TLS_CA: key }, "NATS_TLS_CA", /holding a certificate/],
+      [{ ...T, NATS_TLS_CA: dir }, "NATS_TLS_CA", /not a file/],
+      [{ ...T, NATS_NKEY_SEED: ca }, "NATS_NKEY_SEED", /user seed/],
+      [{ ...T, NATS_CREDS: seed }, "NATS_CREDS", /holding a creds/],
+      [{ ...T, NATS_TLS_CA: ca, NATS_TLS_CERT: ca }, "NATS_TLS_KEY", /go together/],
+      [{ ...T, NATS_TLS_CERT: ca, NATS_TLS_KEY: key }, "NATS_TLS_CA", /need NATS_TLS_CA/],
+      [{ ...T, NATS_USER: "gateway" }, "NATS_PASSWORD", /go together/],
+      [{ ...T, NATS_USER: "a.b" }, "NATS_USER", /letters, digits/],
+      [
+        { ...T, NATS_USER: "gateway", NATS_PASSWORD: "x", NATS_NKEY_SEED: seed },
+        "NATS_NKEY_SEED",
+        /one place/,
+      ],
+      [{ TRANSPORTER: "nats://u:p@nats:4222", NATS_CREDS: creds }, "NATS_CREDS", /one place/],
+      [{ NATS_TLS_CA: ca }, "NATS_TLS_CA", /TRANSPORTER is not/],
+      [{ ...T, NATS_ALLOW_INSECURE: "maybe" }, "NATS_ALLOW_INSECURE", /true or false/],
+    ];
+    for (const [env, variable, message] of cases) {
+      const problems = problemsOf(env);
+      expect(problems.map((p) => p.variable)).toContain(variable);
+      expect(problems.find((p) => p.variable === variable)!.message).toMatch(message);
+    }
+    // the password is never quoted, whatever else is wrong
+    const secret = "hunter2-on-the-bus";
+    const all = problemsOf({ NATS_USER: "x", NATS_PASSWORD: secret });
+    expect(all.length).toBeGreaterThan(0);
+    expect(JSON.stringify(all)).not.toContain(secret);
+  });
+
+  test("production refuses a NATS bus without TLS or credentials, unless NATS_ALLOW_INSECURE", () => {
+    const prod = { NODE_ENV: "production", ...T };
+    const problems = transportProblems(prod);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ variable: "NATS_TLS_CA", message: expect.stringMatching(/requires TLS/) }),
+        expect.objectContaining({
+          variable: "TRANSPORTER",
+          message: expect.stringMatching(/requires credentials/),
+        }),
+      ]),
+    );
+    expect(transportProblems({ ...prod, NATS_TLS_CA: ca, NATS_USER: "gateway", NATS_PASSWORD: "x" })).toEqual(
+      [],
+    );
+    expect(transportProblems({ ...prod, NATS_ALLOW_INSECURE: "true" })).toEqual([]);
+    // a single production process has no bus to secure
+    expect(transportProblems({ NODE_ENV: "production" })).toEqual([]);
+  });
+
+  function transportProblems(env: NodeJS.ProcessEnv) {
+    try {
+      transportConfig(env);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+  }
 });
