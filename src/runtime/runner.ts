@@ -10,6 +10,7 @@ import { closeDatabase, getDatabase } from "../adapters/storage/database";
 import { processState, startHealthServer } from "./health";
 import { pinoOptions } from "./logging";
 import { auraReplCommands } from "./repl-commands";
+import { handleUnhandledRejections } from "./rejections";
 
 export const SERVICES_DIR = path.resolve(__dirname, "../../services");
 /** Services every process runs whatever SERVICES says. */
@@ -68,6 +69,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   // every variable of every feature, checked before anything opens: one error lists them all
   const env = validateConfig(undefined, { availableServices: availableServices() }).runtime;
   const log = pino(pinoOptions(env.logLevel)).child({ mod: "runner", nodeID: env.nodeId });
+  if (opts.exitOnStop) handleUnhandledRejections(log, (code) => process.exit(code));
   processState.ready = false;
   processState.stopping = false;
   processState.startedAt = Date.now();
