@@ -129,6 +129,7 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
           },
         },
         deadline: { type: "number", integer: true, min: 0, optional: true },
+        signalAt: { type: "number", integer: true, min: 0, optional: true },
       },
       async handler(this: Self, ctx: Context<SubmitCommand, AuraMeta>): Promise<SubmitResult> {
         if (!this.ready || this.unreconciled.has(ctx.params.keyId)) {
@@ -401,6 +402,11 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
       accounts: this.accounts,
       specFor: symbolSpec,
       notFoundGraceMs: this.settings.notFoundGraceMs,
+      // the actor's clock and ours differ by the nodes' NTP skew, milliseconds at most
+      requestLeaving: (cmd) => {
+        if (cmd.signalAt !== undefined)
+          this.metrics.observe("signalToOrder", Math.max(0, Date.now() - cmd.signalAt) / 1000);
+      },
       // crash tests only (the configuration refuses it in production)
       ...(crashAt
         ? {

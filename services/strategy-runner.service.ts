@@ -56,8 +56,14 @@ export interface StrategyRunnerSettings {
   claimBatch: number;
   /** how long a stopping actor may finish the candle in hand */
   stopWaitMs: number;
-  /** calls in flight from this runner's actors to market-data and execution */
+  /** calls in flight from this runner's actors to market-data */
   callConcurrency: number;
+  /**
+   * orders in flight from this runner's actors to execution. A submit lasts until its entry is
+   * filled and protected, so with the market-data bound (8) a hundred entries on one candle
+   * queued for seconds; execution's own bulkhead and per-pair mailboxes bound the rest.
+   */
+  submitConcurrency: number;
   /** builds an instance's strategy object; default: compile its stored definition (tests inject code strategies) */
   strategyFactory?: StrategyFactory;
 }
@@ -113,6 +119,7 @@ interface RunnerVars {
   positions: PositionBook;
   candles: CandleSource;
   gate: Gate;
+  submitGate: Gate;
   slots: Map<number, Slot>;
   bySeries: Map<string, Set<Slot>>;
   ending: Map<number, Promise<void>>;
@@ -181,6 +188,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
     claimBatch: 250,
     stopWaitMs: 5000,
     callConcurrency: 8,
+    submitConcurrency: 128,
   },
 
   actions: {
@@ -417,6 +425,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
           positions: this.positions,
           candles: this.candles,
           gate: this.gate,
+          submitGate: this.submitGate,
           log: this.logger,
           factory: this.settings.strategyFactory,
           halted: () => this.halted,
@@ -613,6 +622,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
     this.decisions = new DecisionLog(db.sequelize, node);
     this.positions = new PositionBook(db.sequelize);
     this.gate = new Gate(this.settings.callConcurrency);
+    this.submitGate = new Gate(this.settings.submitConcurrency);
     this.candles = new CandleSource(
       (action, params, opts) => this.broker.call(action, params, opts),
       this.gate,

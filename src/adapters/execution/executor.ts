@@ -52,6 +52,8 @@ export interface ExecutorOptions {
   /** lookups before an order the venue does not know is declared NOT_PLACED */
   notFoundLookups?: number;
   stopLimitMarginPct?: number;
+  /** told when a command's order request is about to leave for the venue (its first attempt) */
+  requestLeaving?(cmd: SubmitCommand): void;
   /** test-only: called at the named points of a flow (a crash test kills the process there) */
   checkpoint?: (point: ExecutionCrashPoint) => void;
 }
@@ -359,6 +361,7 @@ export class Executor {
       }
       let report: VenueOrder;
       try {
+        if (attempt === 0 && cmd) this.o.requestLeaving?.(cmd);
         report = await this.request(acc, row);
         this.o.checkpoint?.("order-acked");
         this.o.accounts.outcome(acc.keyId, false);

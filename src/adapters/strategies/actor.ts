@@ -359,6 +359,8 @@ export interface ActorPorts {
   positions: PositionBook;
   candles: CandleSource;
   gate: Gate;
+  /** bounds this runner's orders in flight to execution, apart from the market-data calls */
+  submitGate: Gate;
   log: Log;
   factory?: StrategyFactory;
   /** the cluster-wide halt switch (no new entries) */
@@ -419,6 +421,8 @@ export class StrategyActor {
   /** open time of the newest closed candle known */
   private newest = 0;
   private queue: MarketCandle[] = [];
+  /** when each queued candle reached this actor (wall clock), for the signal-to-order metric */
+  private readonly arrivals = new Map<number, number>();
   private draining?: Promise<void>;
   private halted = false;
   private paused = false;
@@ -628,6 +632,8 @@ export class StrategyActor {
   /** A closed candle of the actor's series (the runner routes them); processed in arrival order. */
   push(c: MarketCandle): void {
     if (this.halted) return;
+    this.arrivals.set(c.openTime, Date.now());
+    if (this.arrivals.size > MAX_QUEUE) this.arrivals.delete(this.arrivals.keys().next().value!);
     this.queue.push(c);
     if (this.queue.length > MAX_QUEUE) this.queue.splice(0, this.queue.length - MAX_QUEUE);
     this.kick();
@@ -787,7 +793,15 @@ export class StrategyActor {
     const lag = Math.round((this.newest - c.openTime) / this.iv);
     const tradeable = lag <= this.ports.tradeLagCandles;
     const noKey = info.keyId === null;
-    const intents = tradeable && !noKey ? d.actions.map((a) => this.command(a, c.openTime, d.reason)) : [];
+    const signalAt = this.arrivals.get(c.openTime);
+    this.arrivals.delete(c.openTime);
+    const intents =
+      tradeable && !noKey
+        ? d.actions.map((a) => ({
+            ...this.command(a, c.openTime, d.reason),
+            ...(signalAt ? { signalAt } : {}),
+          }))
+        : [];
     let message = d.reason === "no signal" ? this.whyNothing(d, position) : d.reason;
     if (d.warmingUp) message = `warming up: ${this.live.seen} of ${strategy.warmup} candles seen`;
     if (d.actions.length && !tradeable) message += `; not traded: the candle is ${lag} intervals old`;
@@ -872,7 +886,7 @@ export class StrategyActor {
     let failure: string | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        result = await this.ports.gate.run(() =>
+        result = await this.ports.submitGate.run(() =>
           this.ports.broker.call<SubmitResult, SubmitCommand>("execution.submit", full, {
             caller: this.name,
             timeout: Math.max(1000, deadline - Date.now() + 1000),

@@ -24,6 +24,11 @@ export interface SubmitCommand {
   readonly risk?: { readonly takeProfitPct?: number; readonly stopLossPct?: number };
   /** epoch ms after which the command must not reach the venue any more */
   readonly deadline?: number;
+  /**
+   * wall-clock epoch ms when the closed candle behind this decision reached the strategy actor
+   * (absent for candles the actor caught up on); only measured, never acted on
+   */
+  readonly signalAt?: number;
 }
 
 export type SubmitStatus =

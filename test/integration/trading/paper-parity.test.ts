@@ -60,6 +60,8 @@ beforeAll(async () => {
         "strategy-runner": { scanIntervalMs: 200, settleMs: 0 },
         execution: { reconcileIntervalMs: 3_600_000 },
       },
+      // the operators' view of the same run (src/adapters/metrics), no reporter needed
+      broker: { metrics: { enabled: true, reporter: [] } },
     },
   );
   sim = (cluster.broker.getLocalService("exchange-sim") as unknown as { sim: Simulator }).sim;
@@ -215,4 +217,15 @@ test("a paper strategy's round trips equal the backtest's over 2,016 candles", a
     expect(g.fees).toBeCloseTo(w.fees, 6);
     expect(g.pnl).toBeCloseTo(w.pnl, 6);
   }
+  // every entry, and every exit the strategy signalled, was an order command counted as accepted,
+  // and each of those timed from its candle reaching the actor to its request leaving
+  const metric = (name: string) => cluster.broker.metrics.getMetric(name)!.snapshot() as any[];
+  const accepted = metric("aura_orders_total")
+    .filter((v) => v.labels.outcome === "accepted")
+    .reduce((n, v) => n + v.value, 0);
+  const signalled = want.length + want.filter((t) => t.exitReason === "signal").length;
+  expect(accepted).toBe(signalled);
+  const [timed] = metric("aura_signal_to_order_seconds");
+  expect(timed.count).toBe(signalled);
+  expect(timed.sum / timed.count).toBeGreaterThan(0);
 });
