@@ -153,7 +153,8 @@ export function transportConfig(env: NodeJS.ProcessEnv = process.env): Transport
   const tls = caFile !== undefined ? { caFile, certFile, keyFile } : undefined;
 
   if (production && transporter && !allowInsecure) {
-    // the bus carries every user's identity and, on their way to trading, decrypted exchange keys
+    // the bus carries every user's identity and every order command; only an encrypted,
+    // authenticated link keeps a stranger from reading or injecting them
     const override =
       "or NATS_ALLOW_INSECURE=true when something else already encrypts and authenticates the link";
     if (!given("NATS_TLS_CA"))
