@@ -27,7 +27,8 @@ describe("sha256 (pure, for ids in the core)", () => {
   );
 });
 
-describe("client order ids", () => {
+// ORD-21: deterministic from the intent, so a restarted node derives the very same ids
+describe("ORD-21 client order ids", () => {
   test("at most 32 characters of [A-Za-z0-9_-], ours by prefix, deterministic from the intent", () => {
     fc.assert(
       fc.property(
