@@ -186,14 +186,20 @@ describe("quota and fairness", () => {
     const queuedBefore = await sql<{ id: string }>(`SELECT id FROM backtest_results WHERE status = 'queued'`);
     expect(queuedBefore.length).toBeGreaterThan(150);
 
-    // the other user's run is next in line, not behind 200 runs
+    // the other user's run is next in line, not behind 200 runs. Every user's first run shares the
+    // top priority, so the heavy user's first run is still ahead of it when the one worker has not
+    // taken that run yet (a slow start on a loaded machine): then it is second, and only then.
+    const heavyFirstQueued = await sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM backtest_results WHERE status = 'queued' AND priority = 0`,
+    );
     const mine = await api("POST", "/api/v1/backtests", light, month);
     expect(mine.status).toBe(202);
-    expect(mine.body.position).toBe(1);
+    expect(mine.body.position).toBeLessThanOrEqual(1 + heavyFirstQueued[0].n);
+    expect(mine.body.position).toBeLessThanOrEqual(2);
     const queuedIds = new Set(queuedBefore.map((r) => r.id));
     const view = await api("GET", `/api/v1/backtests/${mine.body.id}`, light);
     if (view.body.status === "queued") {
-      expect(view.body.position).toBe(1);
+      expect(view.body.position).toBeLessThanOrEqual(mine.body.position);
       expect(view.body.startedAt).toBeNull();
     }
     await waitFor("the light user's run", async () => {
