@@ -12,6 +12,7 @@ import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { parse } from "yaml";
 import { readEnv, SERVICES_USING_SECRETS, validateConfig, VARIABLES } from "../../../src/adapters/config";
+import { AURA_METRICS } from "../../../src/adapters/metrics";
 import { processState, startHealthServer } from "../../../src/runtime/health";
 import {
   filesEndingWith,
@@ -449,8 +450,18 @@ suite("Kubernetes manifests", () => {
         // CPU utilisation is measured against the request
         for (const c of podSpec(target!).containers) expect(c.resources.requests.cpu).toBeDefined();
         expect(h.spec.metrics.map((m: any) => m.resource?.name)).toContain("cpu");
+        // a per-pod metric must be one AURA serves, under the name the pods export it by
+        for (const m of h.spec.metrics.filter((x: any) => x.type === "Pods"))
+          expect(Object.values(AURA_METRICS).map((d) => d.name)).toContain(m.pods.metric.name);
       }
     }
+    // production runners scale on the actors they carry as well as on CPU
+    const prodRunner = byKind(deployed("overlays/prod"), "HorizontalPodAutoscaler").find(
+      (h) => h.spec.scaleTargetRef.name === "aura-strategy-runner",
+    )!;
+    expect(prodRunner.spec.metrics.map((m: any) => m.pods?.metric?.name)).toContain(
+      AURA_METRICS.activeInstances.name,
+    );
   });
 
   test("every Deployment has a disruption budget, requests and limits, and a restricted security context", () => {
