@@ -2,8 +2,12 @@
 // this is the venue every other service trades on. It replays the bundled history on
 // 127.0.0.1:SIM_PORT; other services find its URLs through `exchange-sim.info`.
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { QueryTypes } from "sequelize";
 import { AuthGuardMixin, guarded } from "../mixins/auth-guard.mixin";
 import { simConfig } from "../src/adapters/config";
+import { KeyRing, open, seal } from "../src/adapters/crypto/aead";
+import { getDatabase } from "../src/adapters/storage/database";
+import { loadSecrets } from "../src/runtime/secrets";
 import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { createSimulator, type Simulator } from "../src/sim";
 import { PERMISSION_NAMES } from "../src/sim/venue/accounts";
@@ -19,6 +23,13 @@ export interface ExchangeSimSettings {
   from?: string;
   /** SIM_STEP: "1"/"true" starts in step mode. */
   step: boolean;
+  /** SIM_PERSIST_INTERVAL_MS: how often changed venue state is saved (default 5000; 0 = off). */
+  persistIntervalMs: number;
+  /**
+   * Save and restore the venue in the database. Unset: on except in step mode, where tests
+   * drive the clock and must each start from an empty venue.
+   */
+  persist?: boolean;
 }
 
 /** The simulator's settings from SIM_PORT, SIM_SPEED, SIM_FROM and SIM_STEP. */
@@ -44,6 +55,12 @@ interface CreateAccountParams {
 
 interface ExchangeSimVars {
   sim?: Simulator;
+  persistTimer?: ReturnType<typeof setInterval>;
+  /** The last snapshot written, as JSON: an unchanged venue is not written again. */
+  savedJson?: string;
+  saving?: Promise<void>;
+  /** the master keys that seal the snapshot (it holds the paper accounts' secrets) */
+  ring?: KeyRing;
 }
 
 type Self = Service<ExchangeSimSettings> & ExchangeSimVars;
@@ -52,6 +69,86 @@ function sim(svc: ExchangeSimVars): Simulator {
   const s = svc.sim;
   if (!s) throw new Errors.MoleculerError("The exchange simulator is not running.", 503, "SIM_NOT_RUNNING");
   return s;
+}
+
+function persisting(settings: ExchangeSimSettings): boolean {
+  return settings.persistIntervalMs > 0 && (settings.persist ?? !settings.step);
+}
+
+const SNAPSHOT_AAD = "aura:sim_state:1";
+
+function keyRing(self: Self): KeyRing {
+  self.ring ??= (() => {
+    const secrets = loadSecrets(process.env, { warn: (m) => self.logger.warn(m) });
+    return new KeyRing(secrets.masterKey, secrets.oldMasterKeys);
+  })();
+  return self.ring;
+}
+
+/** The saved snapshot, or undefined when there is none. */
+async function loadSnapshot(self: Self): Promise<unknown> {
+  const db = await getDatabase();
+  const rows = await db.sequelize.query<{ snapshot: string }>("SELECT snapshot FROM sim_state WHERE id = 1", {
+    type: QueryTypes.SELECT,
+  });
+  if (!rows[0]) return undefined;
+  return JSON.parse(open(keyRing(self), rows[0].snapshot, SNAPSHOT_AAD)) as unknown;
+}
+
+async function saveSnapshot(self: Self, s: Simulator): Promise<void> {
+  const snap = s.snapshot();
+  const key = JSON.stringify({ ...snap, savedAt: "" });
+  if (key === self.savedJson) return;
+  const db = await getDatabase();
+  await db.sequelize.query(
+    `INSERT INTO sim_state (id, snapshot, saved_at) VALUES (1, $1, now())
+     ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot, saved_at = EXCLUDED.saved_at`,
+    { bind: [seal(keyRing(self), JSON.stringify(snap), SNAPSHOT_AAD)] },
+  );
+  self.savedJson = key;
+}
+
+/** One save at a time; a failed save is logged and retried at the next tick, never fatal. */
+function save(self: Self, s: Simulator): Promise<void> {
+  self.saving ??= saveSnapshot(self, s)
+    .catch((e: unknown) =>
+      self.logger.warn(
+        `exchange-sim: saving the simulator state failed: ${e instanceof Error ? e.message : String(e)}`,
+      ),
+    )
+    .finally(() => {
+      self.saving = undefined;
+    });
+  return self.saving;
+}
+
+/** A simulator rebuilt from the saved snapshot, or undefined (none, or unusable: then a warning). */
+async function restoredSimulator(self: Self): Promise<Simulator | undefined> {
+  let saved: unknown;
+  try {
+    saved = await loadSnapshot(self);
+  } catch (e) {
+    self.logger.warn(
+      `exchange-sim: could not read the saved simulator state (${e instanceof Error ? e.message : String(e)}); starting with a fresh venue`,
+    );
+    return undefined;
+  }
+  if (saved === undefined) return undefined;
+  try {
+    const s = await createSimulator({ restore: saved });
+    const st = s.clock.state();
+    const accounts = s.accountViews();
+    const open = accounts.reduce((n, a) => n + a.openOrders, 0);
+    self.logger.info(
+      `exchange-sim: restored ${accounts.length} accounts, ${open} open orders, replay at ${st.iso}`,
+    );
+    return s;
+  } catch (e) {
+    self.logger.warn(
+      `exchange-sim: the saved simulator state cannot be restored (${e instanceof Error ? e.message : String(e)}); starting with a fresh venue, which replaces it at the next save`,
+    );
+    return undefined;
+  }
 }
 
 const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSimVars, Self> = {
@@ -123,7 +220,9 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
   },
   async started(this: Self) {
     const { port, host, speed, from, step } = this.settings;
-    const s = await createSimulator({ speed, from, step });
+    const persist = persisting(this.settings);
+    const s =
+      (persist ? await restoredSimulator(this) : undefined) ?? (await createSimulator({ speed, from, step }));
     try {
       await s.listen(port, host);
     } catch (e) {
@@ -137,6 +236,10 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
       throw e;
     }
     this.sim = s;
+    if (persist) {
+      this.persistTimer = setInterval(() => void save(this, s), this.settings.persistIntervalMs);
+      this.persistTimer.unref?.();
+    }
     const st = s.clock.state();
     this.logger.info(
       `Binance-compatible simulator on ${s.baseUrl} (streams ${s.wsUrl}, WS API ${s.wsApiUrl}); replay from ${st.iso}, ${st.mode === "step" ? "step mode" : `${st.speed}x`}`,
@@ -145,7 +248,15 @@ const ExchangeSimService: ServiceSchema<ExchangeSimSettings, object, ExchangeSim
   async stopped(this: Self) {
     const s = this.sim;
     this.sim = undefined;
-    if (s) await s.close();
+    if (this.persistTimer) clearInterval(this.persistTimer);
+    const persist = this.persistTimer !== undefined;
+    this.persistTimer = undefined;
+    if (!s) return;
+    if (persist) {
+      await this.saving;
+      await save(this, s);
+    }
+    await s.close();
   },
 };
 

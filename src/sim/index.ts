@@ -21,3 +21,5 @@ export type { ClockState, Timers } from "./replay/replay";
 export type { EngineConfig } from "./engine/engine";
 export type { WsOptions } from "./ws/gateway";
 export { hmacHex, wsApiPayload } from "./binance/signing";
+export type { SimSnapshot, SnapshotAccount, SnapshotClock } from "./venue/snapshot";
+export { SnapshotError, SNAPSHOT_VERSION, DEFAULT_SNAPSHOT_HISTORY } from "./venue/snapshot";

@@ -19,6 +19,7 @@ import { Params } from "./http/params";
 import { newOrderRequest } from "./http/routes-orders";
 import { RestApi, type RequestLogEntry } from "./http/server";
 import type { ClockState } from "./replay/replay";
+import type { SimSnapshot } from "./venue/snapshot";
 import { WsGateway, type WsOptions } from "./ws/gateway";
 
 export interface SimulatorOptions extends CoreOptions {
@@ -422,6 +423,15 @@ export class Simulator implements AdminTarget {
     return this.rest.routeList();
   }
 
+  /**
+   * The venue's durable state as a JSON-serialisable value (docs/simulator.md, Persistence):
+   * createSimulator({ restore }) rebuilds it. At most `maxHistory` finished orders and trades
+   * per account are kept.
+   */
+  snapshot(maxHistory?: number): SimSnapshot {
+    return this.core.snapshot(maxHistory);
+  }
+
   stats(): Record<string, unknown> {
     return {
       connections: {
@@ -438,7 +448,7 @@ export class Simulator implements AdminTarget {
   }
 }
 
-/** Builds a simulator (not yet listening). */
+/** Builds a simulator (not yet listening); with `restore`, from a snapshot (a bad one throws SnapshotError). */
 export async function createSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   return new Simulator(opts);
 }

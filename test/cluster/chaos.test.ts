@@ -127,7 +127,16 @@ beforeAll(async () => {
   );
   venue.createService({
     ...ExchangeSimService,
-    settings: { port: simPort, host: "127.0.0.1", speed: 3600, from: "2023-09-01", step: false },
+    settings: {
+      ...ExchangeSimService.settings,
+      port: simPort,
+      host: "127.0.0.1",
+      speed: 3600,
+      from: "2023-09-01",
+      step: false,
+      // every run starts from an empty venue
+      persist: false,
+    },
   });
   await venue.start();
   sim = (venue.getLocalService("exchange-sim") as unknown as { sim: Simulator }).sim;

@@ -85,10 +85,18 @@ describe("exchange-sim service", () => {
       speed: undefined,
       from: undefined,
       step: false,
+      persistIntervalMs: 5000,
     });
     expect(
       readSimEnv({ SIM_PORT: "0", SIM_SPEED: "3600", SIM_FROM: "2024-01-01", SIM_STEP: "true" }),
-    ).toEqual({ port: 0, host: "127.0.0.1", speed: 3600, from: "2024-01-01", step: true });
+    ).toEqual({
+      port: 0,
+      host: "127.0.0.1",
+      speed: 3600,
+      from: "2024-01-01",
+      step: true,
+      persistIntervalMs: 5000,
+    });
     expect(() => readSimEnv({ SIM_PORT: "70000" })).toThrow("SIM_PORT must be an integer from 0 to 65535");
     expect(() => readSimEnv({ SIM_SPEED: "fast" })).toThrow("SIM_SPEED must be a positive number");
     expect(() => readSimEnv({ SIM_STEP: "maybe" })).toThrow("SIM_STEP must be true or false");

@@ -31,6 +31,8 @@ export async function startServices(
     const schema = loadServiceSchema(name);
     const settings = {
       ...(name === "api" ? { port: 0, ip: "127.0.0.1" } : {}),
+      // a test's venue starts empty: no saved state from another test in the same database
+      ...(name === "exchange-sim" ? { persist: false } : {}),
       ...(opts.settings?.[name] ?? {}),
     };
     broker.createService(

@@ -242,6 +242,8 @@ export interface SimConfig {
   from: string | undefined;
   /** start in step mode */
   step: boolean;
+  /** how often changed venue state is saved to the database (ms); 0 = never saved or restored */
+  persistIntervalMs: number;
 }
 
 export function simConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
@@ -256,6 +258,7 @@ export function simConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
       accepts: "a date (2023-01-01), an ISO time or epoch ms",
     }),
     step: simStepOf(r),
+    persistIntervalMs: r.duration("SIM_PERSIST_INTERVAL_MS", { unit: "ms", default: 5000, min: 0 }),
   });
 }
 

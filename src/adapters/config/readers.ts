@@ -57,6 +57,7 @@ export const VARIABLES = {
   SIM_SPEED: "plain",
   SIM_FROM: "plain",
   SIM_STEP: "plain",
+  SIM_PERSIST_INTERVAL_MS: "plain",
   STRATEGY_LEASE_TTL_MS: "plain",
   STRATEGY_SCAN_INTERVAL_MS: "plain",
   STRATEGY_MAX_CRASHES: "plain",

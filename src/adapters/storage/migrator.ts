@@ -21,6 +21,7 @@ export function allMigrations(): Migration[] {
     require("./migrations/0002_backtest_queue").migration,
     require("./migrations/0003_live_trading").migration,
     require("./migrations/0004_history").migration,
+    require("./migrations/0005_sim_state").migration,
   ];
 }
 

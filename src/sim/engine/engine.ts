@@ -39,6 +39,15 @@ import {
   type Side,
   type Trade,
 } from "./types";
+import {
+  accountJson,
+  listJson,
+  orderJson,
+  text,
+  tradeJson,
+  type EngineState,
+  type EngineStateJson,
+} from "./state";
 
 export interface EngineConfig {
   /** Default commission rates for new accounts, e.g. "0.001" = 0.1 %. */
@@ -1050,6 +1059,81 @@ export class MatchingEngine {
 
   orderListOf(orderId: number): OrderList | undefined {
     return this.listOfOrder.get(orderId);
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /**
+   * The durable state as plain JSON. Open orders and lists still executing are always kept; of
+   * the finished history only the newest `maxHistory` orders and trades per account are, and a
+   * finished list only while all its legs are.
+   */
+  exportState(maxHistory: number): EngineStateJson {
+    const orders: Order[] = [];
+    for (const mine of this.ordersByAccount.values()) {
+      const closed = mine.filter((o) => !isOpenStatus(o.status));
+      const keepClosed = new Set(closed.slice(Math.max(0, closed.length - maxHistory)));
+      for (const o of mine) if (isOpenStatus(o.status) || keepClosed.has(o)) orders.push(o);
+    }
+    orders.sort((a, b) => a.orderId - b.orderId);
+    const kept = new Set(orders);
+    const locks = new Map<Lock, number>();
+    const lockIndex = (l: Lock) => {
+      let i = locks.get(l);
+      if (i === undefined) locks.set(l, (i = locks.size));
+      return i;
+    };
+    const orderRows = orders.map((o) => orderJson(o, lockIndex));
+    const lists = [...this.lists.values()].filter((l) => l.orders.every((o) => kept.has(o)));
+    const trades: Trade[] = [];
+    for (const mine of this.trades.values())
+      trades.push(...mine.slice(Math.max(0, mine.length - maxHistory)));
+    return {
+      nextOrderId: this.nextOrderId,
+      nextListId: this.nextListId,
+      nextAccountId: this.nextAccountId,
+      nextExecutionId: this.nextExecutionId,
+      rng: this.rng,
+      tradeSeq: Object.fromEntries(this.tradeSeq),
+      accounts: [...this.accounts.values()].map(accountJson),
+      locks: [...locks.keys()].map((l) => ({ asset: l.asset, amount: text(l.amount), users: l.users })),
+      orders: orderRows,
+      lists: lists.map(listJson),
+      trades: trades.map(tradeJson),
+    };
+  }
+
+  /** Takes over state read by readEngineState; only an engine without accounts can. */
+  importState(s: EngineState): void {
+    if (this.accounts.size > 0) throw new Error("state can only be restored into an engine without accounts");
+    this.nextOrderId = s.nextOrderId;
+    this.nextListId = s.nextListId;
+    this.nextAccountId = s.nextAccountId;
+    this.nextExecutionId = s.nextExecutionId;
+    this.rng = s.rng;
+    for (const [k, v] of s.tradeSeq) this.tradeSeq.set(k, v);
+    for (const a of s.accounts) {
+      this.accounts.set(a.id, a);
+      this.ordersByAccount.set(a.id, []);
+      this.openClientIds.set(a.id, new Map());
+      this.listsByAccount.set(a.id, []);
+      this.trades.set(a.id, []);
+    }
+    // insertion order is matching order: the engine walks open orders oldest first
+    for (const o of [...s.orders].sort((a, b) => a.orderId - b.orderId)) {
+      this.orders.set(o.orderId, o);
+      this.ordersByAccount.get(o.accountId)!.push(o);
+      if (isOpenStatus(o.status)) {
+        this.openBySymbol.get(o.symbol)!.set(o.orderId, o);
+        this.openClientIds.get(o.accountId)!.set(o.clientOrderId, o);
+      }
+    }
+    for (const l of [...s.lists].sort((a, b) => a.orderListId - b.orderListId)) {
+      this.lists.set(l.orderListId, l);
+      this.listsByAccount.get(l.accountId)!.push(l);
+      for (const o of l.orders) this.listOfOrder.set(o.orderId, l);
+    }
+    for (const t of s.trades) this.trades.get(t.accountId)!.push(t);
   }
 
   /**

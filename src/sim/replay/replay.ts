@@ -76,6 +76,10 @@ export class Replay {
     this.paused = opts.paused ?? false;
     this.speed = opts.speed;
     this.simTime = opts.from;
+    // anchored from the start: state() before start() (a restore reads the data range) must not
+    // run the replay from the epoch
+    this.anchorWall = opts.wallNow();
+    this.anchorSim = opts.from;
     this.batchSize = opts.batchSize ?? 2000;
     this.intervalMs = Math.min(...feeds.map((f) => f.series.intervalMs));
     for (const f of feeds) f.seek(opts.from);

@@ -18,6 +18,14 @@ import { loadMarketData, type DataOptions } from "./data";
 import { FaultInjector } from "./faults";
 import { DEFAULT_LIMITS, RateLimiter, type LimitsConfig } from "./limits";
 import { MarketView } from "./market";
+import {
+  DEFAULT_SNAPSHOT_HISTORY,
+  SNAPSHOT_VERSION,
+  SnapshotError,
+  readSnapshot,
+  type RestoredState,
+  type SimSnapshot,
+} from "./snapshot";
 
 export interface CoreOptions extends DataOptions {
   /** Replay start: epoch ms or an ISO date/time (UTC). Default: 1000 candles after the data starts. */
@@ -36,6 +44,11 @@ export interface CoreOptions extends DataOptions {
   limits?: Partial<LimitsConfig>;
   /** Legacy listenKey lifetime without keep-alive (default 60 min). */
   listenKeyTtlMs?: number;
+  /**
+   * A snapshot (SimCore.snapshot, possibly through JSON) to rebuild the venue from. Its clock
+   * replaces from/speed/step/paused. A bad snapshot throws a SnapshotError and nothing is built.
+   */
+  restore?: unknown;
 }
 
 export const DEFAULT_SPEED = 1800;
@@ -120,6 +133,10 @@ export class SimCore {
     this.limiter = new RateLimiter({ ...DEFAULT_LIMITS, ...opts.limits }, this.wallNow);
     this.listenKeyTtl = opts.listenKeyTtlMs ?? 3_600_000;
     const data = loadMarketData(opts);
+    const restored: RestoredState | undefined =
+      opts.restore !== undefined
+        ? readSnapshot(opts.restore, new Set(data.map((d) => d.spec.symbol)))
+        : undefined;
     this.engine = new MatchingEngine(
       opts.engine,
       data.map((d) => d.spec),
@@ -141,14 +158,19 @@ export class SimCore {
         this.timers.setTimeout(() => this.users.flushHeld(), f.until - this.wallNow() + 1);
       }
     };
-    this.fromTime = opts.from !== undefined ? parseTime(opts.from, "from") : this.defaultFrom();
+    const clock = restored?.clock;
+    this.fromTime = clock
+      ? clock.time
+      : opts.from !== undefined
+        ? parseTime(opts.from, "from")
+        : this.defaultFrom();
     this.replay = new Replay(
       [...this.feeds.values()],
       {
         from: this.fromTime,
-        speed: opts.speed ?? DEFAULT_SPEED,
-        step: opts.step ?? false,
-        paused: opts.paused,
+        speed: clock?.speed ?? opts.speed ?? DEFAULT_SPEED,
+        step: clock ? clock.mode === "step" : (opts.step ?? false),
+        paused: clock?.paused ?? opts.paused,
         wallNow: this.wallNow,
         timers: this.timers,
       },
@@ -171,6 +193,44 @@ export class SimCore {
     );
     for (const f of this.feeds.values())
       if (f.price) this.engine.onPrice(f.symbol, f.price, this.fromTime, true);
+    if (restored) this.restore(restored);
+  }
+
+  private restore(r: RestoredState): void {
+    const { dataStart, dataEnd } = this.replay.state();
+    if (r.clock.time < dataStart || r.clock.time > dataEnd)
+      throw new SnapshotError(
+        `its replay time ${r.clock.iso} lies outside the replay data (${new Date(dataStart).toISOString()} to ${new Date(dataEnd).toISOString()})`,
+      );
+    // prices were set above from the feeds at the snapshot's time, before any order existed, so
+    // the restored orders next see a continuous move, as the saved venue's orders would have
+    this.engine.importState(r.engine);
+    for (const a of r.accounts)
+      this.accounts.add(a.id, a.createTime, {
+        apiKey: a.apiKey,
+        secretKey: a.secretKey,
+        permissions: a.permissions,
+      });
+  }
+
+  /** The durable state as plain JSON; at most `maxHistory` finished orders and trades per account. */
+  snapshot(maxHistory = DEFAULT_SNAPSHOT_HISTORY): SimSnapshot {
+    const clock = this.replay.state();
+    const { accounts, ...engine } = this.engine.exportState(maxHistory);
+    const byId = new Map(accounts.map((a) => [a.id, a]));
+    return {
+      version: SNAPSHOT_VERSION,
+      savedAt: new Date(this.wallNow()).toISOString(),
+      clock: { time: clock.time, iso: clock.iso, mode: clock.mode, speed: clock.speed, paused: clock.paused },
+      accounts: this.accounts.list().map((a) => ({
+        ...byId.get(a.id)!,
+        apiKey: a.apiKey,
+        secretKey: a.secretKey,
+        permissions: { ...a.permissions },
+        createTime: a.createTime,
+      })),
+      engine,
+    };
   }
 
   /** Starts the realtime replay loop (no-op in step mode). */

@@ -25,6 +25,7 @@ const TABLES = [
   "equity_snapshots",
   "system_logs",
   "audit_log",
+  "sim_state",
 ];
 
 // Later issues add migrations; these assertions cover the whole list, with 0001 first.
