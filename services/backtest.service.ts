@@ -18,6 +18,7 @@ import {
   type SweepRow,
 } from "../src/adapters/backtest/store";
 import { loadWindow, WindowCache } from "../src/adapters/backtest/windows";
+import { processState } from "../src/runtime/health";
 import { getDatabase } from "../src/adapters/storage/database";
 import { RANKABLE_METRICS, rankRuns, type GridPoint, type RankableMetric } from "../src/core/backtest";
 import type { BacktestMetrics } from "../src/core/backtest/metrics";
@@ -472,6 +473,7 @@ const BacktestService: ServiceSchema<BacktestSettings, BacktestMethods, Backtest
       windows,
       nodeId: this.broker.nodeID,
       heartbeatMs: this.settings.heartbeatMs,
+      processStopping: () => processState.stopping,
       staleAfterSec: this.settings.staleAfterSec,
       deadNodes: (nodes) => this.deadNodes(nodes),
       log: this.logger,

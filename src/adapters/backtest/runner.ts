@@ -40,6 +40,11 @@ export interface RunnerOptions {
     info(o: object, m: string): void;
   };
   heartbeatMs?: number;
+  /**
+   * True once the process is shutting down. A stop reaches this runner only when the broker stops
+   * its service, after the gateway's in-flight requests; jobs fetched in between must not start.
+   */
+  processStopping?: () => boolean;
   /** a running row whose heartbeat is older than this is presumed abandoned */
   staleAfterSec?: number;
   /**
@@ -112,7 +117,7 @@ export class BacktestRunner {
   }
 
   private async runJob(id: string): Promise<void> {
-    if (this.stopping) throw new PoolClosedError();
+    if (this.stopping || this.o.processStopping?.()) throw new PoolClosedError();
     const row = await this.o.store.claim(id, this.o.nodeId);
     // deleted by its owner, or already finished by an earlier delivery of this job
     if (!row) return;
