@@ -528,17 +528,39 @@ export class Executor {
       return;
     }
     const spec = this.spec(row.symbol);
+    const r = await this.moveWithFills(row, report, t.state, spec);
+    if (!r) return;
+    const { moved, next, totals } = r;
+    if (!moved && row.state !== next) return;
+    const filled = d(totals.qty);
+    const done = next === "FILLED" || ((next === "CANCELED" || next === "EXPIRED") && filled.isPositive());
+    if (!done) return;
+    if (row.role === "entry") await this.onEntryFilled((await this.o.store.orderById(row.id))!, spec);
+    else if (row.role === "exit" || row.role === "close")
+      await this.onExitFilled((await this.o.store.orderById(row.id))!, spec);
+  }
+
+  /**
+   * Records the report's fills and moves the row towards `target`. The venue's trade list can lag
+   * its order status, so an order is not finished before the trades it reports are recorded
+   * (otherwise a position would open short, or close without all its trades, and never be
+   * corrected): until then it stays open. Undefined when even that move is not allowed.
+   */
+  private async moveWithFills(
+    row: OrderRow,
+    report: VenueOrder,
+    target: OrderState,
+    spec: SymbolSpec,
+  ): Promise<{ moved: boolean; next: OrderState; totals: { qty: string; quote: string } } | undefined> {
     await this.recordFills(row, report, spec);
     const totals = await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset);
-    let next = t.state;
-    // the venue's trade list can lag its order status: an order is not finished here before the
-    // trades it reports are recorded, or the position would open short and never be corrected
+    let next = target;
     if (isTerminal(next) && this.tradesMissing(report, totals.qty)) {
       const open = transition(row.state, {
         type: "venue",
         status: d(totals.qty).isPositive() ? "PARTIALLY_FILLED" : "NEW",
       });
-      if (!open.ok) return;
+      if (!open.ok) return undefined;
       next = open.state;
     }
     const moved = await this.o.store.setState(row.id, row.state, next, {
@@ -547,13 +569,7 @@ export class Executor {
       filledQty: totals.qty,
       cumulativeQuote: totals.quote,
     });
-    if (!moved && row.state !== next) return;
-    const filled = d(totals.qty);
-    const done = next === "FILLED" || ((next === "CANCELED" || next === "EXPIRED") && filled.isPositive());
-    if (!done) return;
-    if (row.role === "entry") await this.onEntryFilled((await this.o.store.orderById(row.id))!, spec);
-    else if (row.role === "exit" || row.role === "close")
-      await this.onExitFilled((await this.o.store.orderById(row.id))!, spec);
+    return { moved, next, totals };
   }
 
   /** Fewer trades recorded than the venue says executed (capped at the order's quantity). */
@@ -875,25 +891,9 @@ export class Executor {
     }
     const t = transition(cur.state, { type: "venue", status: rep.status });
     if (!t.ok) return;
-    const spec = this.spec(cur.symbol);
-    await this.recordFills(cur, rep, spec);
-    const totals = await this.o.store.fillTotals(cur.id, spec.baseAsset, spec.quoteAsset);
-    let next = t.state;
-    // not finished before its trades are recorded: the position closes with all of them
-    if (isTerminal(next) && this.tradesMissing(rep, totals.qty)) {
-      const open = transition(cur.state, {
-        type: "venue",
-        status: d(totals.qty).isPositive() ? "PARTIALLY_FILLED" : "NEW",
-      });
-      if (!open.ok) return;
-      next = open.state;
-    }
-    const moved = await this.o.store.setState(cur.id, cur.state, next, {
-      exchangeOrderId: rep.orderId,
-      exchangeStatus: rep.status,
-      filledQty: totals.qty,
-      cumulativeQuote: totals.quote,
-    });
+    const r = await this.moveWithFills(cur, rep, t.state, this.spec(cur.symbol));
+    if (!r) return;
+    const { moved, next } = r;
     if (moved && cur.state !== next && (next === "CANCELED" || next === "EXPIRED"))
       this.event("order.canceled", cur, {
         orderId: Number(cur.id),
