@@ -6,10 +6,10 @@
 // Until the first reconciliation after start has finished, commands are refused with a
 // retryable RECONCILING error, so nothing is sent on top of a state we have not checked.
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
-import { executionConfig, exchangeConfig } from "../src/adapters/config";
+import { executionConfig } from "../src/adapters/config";
 import type { ExchangeId } from "../src/adapters/auth/api-keys";
 import { KeyRing } from "../src/adapters/crypto/aead";
-import { endpointsFor, type ExchangeEndpoints } from "../src/adapters/exchange/config";
+import type { ExchangeEndpoints } from "../src/adapters/exchange/config";
 import { VenueAccounts } from "../src/adapters/execution/accounts";
 import { Executor, RetryLaterError } from "../src/adapters/execution/executor";
 import { KeyedMailbox, MailboxFullError } from "../src/adapters/execution/mailbox";
@@ -24,6 +24,7 @@ import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { AuthGuardMixin, guarded, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
+import { venueEndpoints } from "../src/adapters/exchange/cluster-sim";
 
 export interface ExecutionSettings {
   reconcileIntervalMs: number;
@@ -194,20 +195,8 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
   },
 
   methods: {
-    async endpoints(this: Self, exchange: ExchangeId): Promise<ExchangeEndpoints> {
-      if (exchange !== "sim") return endpointsFor(exchange);
-      if (exchangeConfig().simUrl) return endpointsFor("sim");
-      try {
-        const info = await this.broker.call<{ baseUrl?: unknown } | undefined, Record<string, never>>(
-          "exchange-sim.info",
-          {},
-          { timeout: 2000, caller: this.fullName },
-        );
-        if (typeof info?.baseUrl === "string") return endpointsFor("sim", { restUrl: info.baseUrl });
-      } catch {
-        // no simulator in the cluster: the configured default address applies
-      }
-      return endpointsFor("sim");
+    endpoints(this: Self, exchange: ExchangeId): Promise<ExchangeEndpoints> {
+      return venueEndpoints(this.broker, this.fullName, exchange);
     },
 
     /** Holds the account×symbol guard around `fn`; waits a little for another node's to finish. */

@@ -38,6 +38,7 @@ import {
   type AuraContext,
 } from "../mixins/auth-guard.mixin";
 import { DatabaseMixin, type DatabaseMethods } from "../mixins/database.mixin";
+import { clusterSimUrl } from "../src/adapters/exchange/cluster-sim";
 
 interface KeysSettings {
   validation: ValidationOptions;
@@ -293,20 +294,9 @@ const KeysService: ServiceSchema<KeysSettings, KeysMethods, KeysVars, Self> = {
     async validationOptions(this: Self, exchange: ExchangeId): Promise<ValidationOptions> {
       const v: ValidationOptions = this.settings.validation;
       if (exchange !== "sim" || v.simUrl || this.settings.simUrl) return v;
-      // the typings make nodeID required; without one the registry answers for any node
-      const registry = this.broker.registry as unknown as { hasService(fullName: string): boolean };
-      if (!registry.hasService("exchange-sim")) return v;
-      try {
-        // exchange-sim.info answers internal callers that name themselves
-        const info = await this.broker.call<{ baseUrl?: unknown } | undefined, Record<string, never>>(
-          "exchange-sim.info",
-          {},
-          { timeout: 2000, caller: this.fullName },
-        );
-        if (typeof info?.baseUrl === "string") return { ...v, simUrl: info.baseUrl };
-      } catch {
-        // no simulator in the cluster: the default address applies (and fails closed if nothing answers)
-      }
+      const url = await clusterSimUrl(this.broker, this.fullName);
+      // none answering: the default address applies (and fails closed if nothing answers there)
+      if (url) return { ...v, simUrl: url };
       return v;
     },
 

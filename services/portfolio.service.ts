@@ -10,8 +10,8 @@
 // taken every PORTFOLIO_SNAPSHOT_INTERVAL_MS and after fills and closes.
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { KeyRing } from "../src/adapters/crypto/aead";
-import { endpointsFor, type ExchangeEndpoints } from "../src/adapters/exchange/config";
-import { exchangeConfig, portfolioConfig } from "../src/adapters/config";
+import type { ExchangeEndpoints } from "../src/adapters/exchange/config";
+import { portfolioConfig } from "../src/adapters/config";
 import type { ExchangeId } from "../src/adapters/auth/api-keys";
 import { VenueAccounts } from "../src/adapters/execution/accounts";
 import {
@@ -32,6 +32,7 @@ import { loadSecrets } from "../src/runtime/secrets";
 import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { AuthGuardMixin, guarded, requireUser, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
+import { venueEndpoints } from "../src/adapters/exchange/cluster-sim";
 
 export interface PortfolioSettings {
   snapshotIntervalMs: number;
@@ -162,20 +163,8 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
   },
 
   methods: {
-    async endpoints(this: Self, exchange: ExchangeId): Promise<ExchangeEndpoints> {
-      if (exchange !== "sim") return endpointsFor(exchange);
-      if (exchangeConfig().simUrl) return endpointsFor("sim");
-      try {
-        const info = await this.broker.call<{ baseUrl?: unknown } | undefined, Record<string, never>>(
-          "exchange-sim.info",
-          {},
-          { timeout: 2000, caller: this.fullName },
-        );
-        if (typeof info?.baseUrl === "string") return endpointsFor("sim", { restUrl: info.baseUrl });
-      } catch {
-        // no simulator in the cluster: the configured default address applies
-      }
-      return endpointsFor("sim");
+    endpoints(this: Self, exchange: ExchangeId): Promise<ExchangeEndpoints> {
+      return venueEndpoints(this.broker, this.fullName, exchange);
     },
 
     /** The cached answer, or one computation shared by every concurrent caller on this node. */
