@@ -35,6 +35,7 @@ import { STRATEGY_EVENTS, type StrategyChangedEvent } from "../src/adapters/stra
 import { getDatabase } from "../src/adapters/storage/database";
 import { MARKET_EVENTS, seriesKey, type CandleClosedEvent } from "../src/core/market/events";
 import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
+import { livePeers } from "../src/core/cluster/peers";
 
 export interface StrategyRunnerSettings {
   /** STRATEGY_LEASE_TTL_MS: a lease lasts this long unless renewed (every third of it) */
@@ -368,20 +369,8 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
           .filter((s: { name: string }) => s.name === this.name)
           .map((s: { nodeID?: string }) => s.nodeID as string),
       );
-      const live = new Map<string, number>();
-      const lapsed = new Set<string>();
-      for (const r of rows) {
-        if (!r.owner || r.owner === me) continue;
-        if (r.live) live.set(r.owner, (live.get(r.owner) ?? 0) + 1);
-        else lapsed.add(r.owner);
-      }
-      // A runner whose leases all lapsed is dead or cut off; the registry may list it for a
-      // heartbeat timeout longer than a lease. It stays counted out until it holds a lease again
-      // or leaves the registry, so its instances are taken by the others instead of waiting.
-      for (const n of lapsed) if (!live.has(n)) this.dead.add(n);
-      for (const n of [...this.dead]) if (live.has(n) || !registered.has(n)) this.dead.delete(n);
-      const others = new Map<string, number>();
-      for (const n of registered) if (n !== me && !this.dead.has(n)) others.set(n, live.get(n) ?? 0);
+      const { others, dead } = livePeers(rows, me, registered, this.dead);
+      this.dead = dead;
       return others;
     },
 

@@ -14,6 +14,7 @@ import {
   type StreamRow,
   type StreamStore,
 } from "./streams";
+import { livePeers } from "../../core/cluster/peers";
 
 export type Outgoing = { kind: "closed"; ev: CandleClosedEvent } | { kind: "gap"; ev: DataGapEvent };
 
@@ -76,7 +77,7 @@ export class StreamOwnership {
   private readonly cooldown = new Map<string, number>();
   private readonly freeSince = new Map<string, number>();
   /** nodes whose leases all lapsed: dead or cut off, whatever the registry says yet */
-  private readonly dead = new Set<string>();
+  private dead = new Set<string>();
   private outbox: Queued[] = [];
   private pumping: Promise<void> | undefined;
   private ticking: Promise<void> | undefined;
@@ -423,20 +424,8 @@ export class StreamOwnership {
   private otherNodes(rows: readonly StreamRow[]): Map<string, number> {
     const me = this.o.nodeId;
     const registered = new Set(this.o.nodes());
-    const live = new Map<string, number>();
-    const lapsed = new Set<string>();
-    for (const r of rows) {
-      if (!r.owner || r.owner === me) continue;
-      if (r.live) live.set(r.owner, (live.get(r.owner) ?? 0) + 1);
-      else lapsed.add(r.owner);
-    }
-    // A node whose leases all lapsed is dead or cut off; the registry may list it until its
-    // heartbeats time out, which can take longer than a lease. It stays counted out until it holds
-    // a lease again or leaves the registry.
-    for (const n of lapsed) if (!live.has(n)) this.dead.add(n);
-    for (const n of [...this.dead]) if (live.has(n) || !registered.has(n)) this.dead.delete(n);
-    const others = new Map<string, number>();
-    for (const n of registered) if (n !== me && !this.dead.has(n)) others.set(n, live.get(n) ?? 0);
+    const { others, dead } = livePeers(rows, me, registered, this.dead);
+    this.dead = dead;
     return others;
   }
 
