@@ -96,16 +96,16 @@ async function loadSnapshot(self: Self): Promise<unknown> {
 }
 
 async function saveSnapshot(self: Self, s: Simulator): Promise<void> {
-  const snap = s.snapshot();
-  const key = JSON.stringify({ ...snap, savedAt: "" });
-  if (key === self.savedJson) return;
+  // the row's saved_at says when; the snapshot itself is only the venue, so equal JSON is no change
+  const json = JSON.stringify(s.snapshot());
+  if (json === self.savedJson) return;
   const db = await getDatabase();
   await db.sequelize.query(
     `INSERT INTO sim_state (id, snapshot, saved_at) VALUES (1, $1, now())
      ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot, saved_at = EXCLUDED.saved_at`,
-    { bind: [seal(keyRing(self), JSON.stringify(snap), SNAPSHOT_AAD)] },
+    { bind: [seal(keyRing(self), json, SNAPSHOT_AAD)] },
   );
-  self.savedJson = key;
+  self.savedJson = json;
 }
 
 /** One save at a time; a failed save is logged and retried at the next tick, never fatal. */

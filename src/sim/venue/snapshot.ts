@@ -41,8 +41,6 @@ export interface SnapshotClock {
 
 export interface SimSnapshot {
   version: typeof SNAPSHOT_VERSION;
-  /** Wall time the snapshot was taken (ISO). */
-  savedAt: string;
   clock: SnapshotClock;
   accounts: SnapshotAccount[];
   engine: Omit<EngineStateJson, "accounts">;

@@ -220,7 +220,6 @@ export class SimCore {
     const byId = new Map(accounts.map((a) => [a.id, a]));
     return {
       version: SNAPSHOT_VERSION,
-      savedAt: new Date(this.wallNow()).toISOString(),
       clock: { time: clock.time, iso: clock.iso, mode: clock.mode, speed: clock.speed, paused: clock.paused },
       accounts: this.accounts.list().map((a) => ({
         ...byId.get(a.id)!,
