@@ -47,6 +47,8 @@ let db: TestDatabase;
 let venue: ServiceBroker;
 let sim: Simulator;
 let base = "";
+/** the environment every AURA process of the cluster starts with */
+let common: Record<string, string> = {};
 const procs: Proc[] = [];
 const ns = `aura-chaos-${crypto.randomBytes(3).toString("hex")}`;
 
@@ -143,7 +145,7 @@ beforeAll(async () => {
   sim.clock.pause();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const common: Record<string, string> = {
+  common = {
     TRANSPORTER: NATS_URL,
     AURA_NAMESPACE: ns,
     DATABASE_URL: db.url,
@@ -164,7 +166,6 @@ beforeAll(async () => {
   add("strategy-runner", "runner-1", "strategy-runner");
   add("strategy-runner", "runner-2", "strategy-runner");
   for (const p of procs) start(p, common);
-  (globalThis as { chaosCommon?: Record<string, string> }).chaosCommon = common;
   await until(async () => (await fetch(`${base}/health/ready`)).ok, "the gateway to be ready", 90_000);
 });
 
@@ -176,7 +177,6 @@ afterAll(async () => {
 
 test(`20 paper strategies trade through ${Math.round(CHAOS_MS / 1000)} s of killed and restarted processes: books agree, no duplicate, no missed candle, every entry protected`, async () => {
   if (!available) return;
-  const common = (globalThis as { chaosCommon?: Record<string, string> }).chaosCommon!;
   // who owns which venue account: the paper accounts are created in activation order
   const created: string[] = [];
   const realCreate = sim.createAccount.bind(sim);
