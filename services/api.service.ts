@@ -16,7 +16,14 @@ import type { Duplex } from "node:stream";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
-import { Errors, type Context, type LogLevels, type Service, type ServiceSchema } from "moleculer";
+import {
+  Errors,
+  type ActionSchema,
+  type Context,
+  type LogLevels,
+  type Service,
+  type ServiceSchema,
+} from "moleculer";
 import ApiGateway from "moleculer-web";
 import { authConfig, gatewayConfig, readEnv } from "../src/adapters/config";
 import {
@@ -47,9 +54,9 @@ import {
   liveness,
   publicLiveness,
   publicReadiness,
-  readiness,
-  ReadinessCache,
+  readinessFor,
   readinessStatusCode,
+  type ReadinessCache,
 } from "../src/runtime/health";
 import { loadSecrets } from "../src/runtime/secrets";
 import type { AuraContext } from "../mixins/auth-guard.mixin";
@@ -202,6 +209,8 @@ interface ApiMethods {
   clientIp(req: Req): string;
   refuseHostileInput(req: Req, alias: MatchedAlias | undefined): void;
   mayReadHealthDetails(req: Req): Promise<boolean>;
+  httpHandler(req: Req, res: ServerResponse, next?: (err?: unknown) => void): Promise<void> | void;
+  serveHealth(req: Req, res: ServerResponse, probe: "live" | "ready"): Promise<void>;
   routeSpec(req: Req): RouteSpec | undefined;
   awaitLimiterStore(): Promise<void>;
   jwtSecret(): Buffer;
@@ -221,6 +230,14 @@ interface ApiMethods {
 }
 
 type Self = Service<ApiSettings> & ApiVars & ApiMethods;
+
+/** Which health probe a request asks for, by its path alone (a query string is ignored). */
+function healthProbeOf(req: IncomingMessage): "live" | "ready" | undefined {
+  const url = req.url ?? "";
+  const q = url.indexOf("?");
+  const p = q < 0 ? url : url.slice(0, q);
+  return p === "/health/live" ? "live" : p === "/health/ready" ? "ready" : undefined;
+}
 
 function aliasesFor(routes: RouteSpec[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -315,25 +332,6 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       this.logAccess(req, res);
     },
     routes: [
-      {
-        name: "health",
-        path: "/health",
-        mappingPolicy: "restrict",
-        autoAliases: false,
-        bodyParsers: false,
-        use: [securityHeaders],
-        aliases: {
-          async "GET live"(this: Self, req: Req, res: ServerResponse) {
-            const full = await this.mayReadHealthDetails(req);
-            this.sendJson(req, res, 200, full ? liveness(this.broker) : publicLiveness());
-          },
-          async "GET ready"(this: Self, req: Req, res: ServerResponse) {
-            const report = await this.readinessCache.get();
-            const full = await this.mayReadHealthDetails(req);
-            this.sendJson(req, res, readinessStatusCode(report), full ? report : publicReadiness(report));
-          },
-        },
-      },
       {
         name: "api-v1",
         path: API_PREFIX,
@@ -435,7 +433,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
         ),
       Number(this.settings.sessionStateTtlMs),
     );
-    this.readinessCache = new ReadinessCache(() => readiness(this.broker));
+    this.readinessCache = readinessFor(this.broker);
     this.corsOrigins = (env.corsOrigin ?? "")
       .split(",")
       .map((o) => o.trim())
@@ -523,6 +521,15 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
   },
 
   actions: {
+    // moleculer-web handles every HTTP request inside this action. With the broker-wide
+    // bulkhead (10 at a time) the whole gateway served ten requests at once and refused the
+    // rest as QUEUE_FULL before it knew who was asking, so one user's burst took every other
+    // user's slots. Fairness is the per-user and per-address rate limits' job and protecting a
+    // service is its own actions' bulkheads'; here the bound only caps the requests one gateway
+    // holds open.
+    rest: {
+      bulkhead: { enabled: true, concurrency: gateway.maxInFlight, maxQueueSize: gateway.maxInFlight },
+    } as unknown as ActionSchema<Self>,
     info: {
       rest: undefined,
       visibility: "published",
@@ -533,6 +540,46 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
   },
 
   methods: {
+    /**
+     * Health probes are answered here, before moleculer-web hands the request to its `rest`
+     * action: that action passes the broker's bulkhead, so under load a probe would queue behind
+     * (or be refused with) user traffic and an orchestrator would take a busy gateway out of
+     * service or restart it. A probe costs no action call and waits for nothing but readiness.
+     */
+    httpHandler(this: Self, req: Req, res: ServerResponse, next?: (err?: unknown) => void) {
+      const probe = healthProbeOf(req);
+      if (probe) return this.serveHealth(req, res, probe);
+      return (ApiGateway.methods!.httpHandler as (this: Self, ...a: unknown[]) => Promise<void>).call(
+        this,
+        req,
+        res,
+        next,
+      );
+    },
+
+    async serveHealth(this: Self, req: Req, res: ServerResponse, probe: "live" | "ready") {
+      const given = req.headers["x-request-id"];
+      req.$requestId = typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+      securityHeaders(req, res, () => undefined);
+      try {
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          res.setHeader("Allow", "GET, HEAD");
+          return this.sendJson(req, res, 405, {
+            error: { code: "METHOD_NOT_ALLOWED", message: "Health probes answer GET and HEAD." },
+          });
+        }
+        if (probe === "live") {
+          const full = await this.mayReadHealthDetails(req);
+          return this.sendJson(req, res, 200, full ? liveness(this.broker) : publicLiveness());
+        }
+        const report = await this.readinessCache.get();
+        const full = await this.mayReadHealthDetails(req);
+        this.sendJson(req, res, readinessStatusCode(report), full ? report : publicReadiness(report));
+      } catch (e) {
+        sendEnvelope(req, res, e);
+      }
+    },
+
     sendJson(req: Req, res: ServerResponse, status: number, body: unknown) {
       res.statusCode = status;
       res.setHeader("Content-Type", "application/json; charset=utf-8");

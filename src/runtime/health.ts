@@ -5,23 +5,18 @@
 // a second however many probes arrive, and callers other than loopback (or, on the gateway, an
 // admin) get only the overall status and each infrastructure component's up/down — no node id,
 // no service list, no error text that would help someone map the deployment.
-import http from "node:http";
 import type { Service, ServiceBroker } from "moleculer";
 import { getDatabase } from "../adapters/storage/database";
-import { clientIp } from "../gateway/client-ip";
+import type { ComponentHealth, HealthReport } from "./probe-views";
 
-export type ComponentStatus = "up" | "degraded" | "down";
-export interface ComponentHealth {
-  status: ComponentStatus;
-  details?: unknown;
-}
-export interface HealthReport {
-  status: "ok" | "degraded" | "down" | "starting" | "stopping";
-  nodeId: string;
-  uptimeSec: number;
-  checks: Record<string, ComponentHealth>;
-  services: Record<string, ComponentHealth>;
-}
+export {
+  isLoopbackAddress,
+  publicReadiness,
+  readinessStatusCode,
+  type ComponentHealth,
+  type ComponentStatus,
+  type HealthReport,
+} from "./probe-views";
 
 export const processState = { ready: false, stopping: false, startedAt: Date.now(), dbRequired: true };
 
@@ -124,12 +119,21 @@ function withProcessState(r: HealthReport): HealthReport {
   return { ...r, status, uptimeSec: Math.round((Date.now() - processState.startedAt) / 1000) };
 }
 
-/** How long one readiness report answers probes. */
+/** How long one readiness report answers probes before it is computed again. */
 export const READINESS_CACHE_MS = 1000;
+/**
+ * How old a report may be and still answer a probe while its successor is being computed. Under
+ * load the database check waits for a pooled connection; a probe must not wait with it (an
+ * orchestrator that sees slow probes takes a busy pod out of service), so it gets the previous
+ * report meanwhile. Past this age a probe waits for the new report: a dependency that stopped
+ * answering shows as down within this bound plus the checks' own 2 s timeouts.
+ */
+export const READINESS_STALE_MS = 5000;
 
 /**
- * Readiness computed at most once per `maxAgeMs`: concurrent probes share one computation, and a
- * burst of probes costs one database round trip, not one each.
+ * Readiness computed at most once per `maxAgeMs`: concurrent probes share one computation, a
+ * burst of probes costs one database round trip, not one each, and a probe is answered from the
+ * previous report while a new one is computed, as long as that report is younger than `staleMs`.
  */
 export class ReadinessCache {
   private last: { at: number; report: HealthReport } | undefined;
@@ -139,10 +143,18 @@ export class ReadinessCache {
     private readonly compute: () => Promise<HealthReport>,
     private readonly maxAgeMs = READINESS_CACHE_MS,
     private readonly now: () => number = Date.now,
+    private readonly staleMs = READINESS_STALE_MS,
   ) {}
 
   async get(): Promise<HealthReport> {
-    if (this.last && this.now() - this.last.at < this.maxAgeMs) return withProcessState(this.last.report);
+    const age = this.last ? this.now() - this.last.at : Infinity;
+    if (age < this.maxAgeMs) return withProcessState(this.last!.report);
+    const next = this.refresh();
+    if (age < this.staleMs) return withProcessState(this.last!.report);
+    return withProcessState(await next);
+  }
+
+  private refresh(): Promise<HealthReport> {
     if (!this.pending) {
       this.pending = this.compute()
         .then((report) => {
@@ -152,24 +164,20 @@ export class ReadinessCache {
         .finally(() => {
           this.pending = undefined;
         });
+      // a background refresh nobody awaits must not become an unhandled rejection
+      this.pending.catch(() => undefined);
     }
-    return withProcessState(await this.pending);
+    return this.pending;
   }
 }
 
-/** HTTP status for a readiness report: degraded still serves traffic; anything else is 503. */
-export function readinessStatusCode(r: HealthReport): number {
-  return r.status === "ok" || r.status === "degraded" ? 200 : 503;
-}
+const caches = new WeakMap<ServiceBroker, ReadinessCache>();
 
-/** What anyone may see: the overall status and each infrastructure component up or down. */
-export function publicReadiness(r: HealthReport): {
-  status: HealthReport["status"];
-  checks: Record<string, "up" | "down">;
-} {
-  const checks: Record<string, "up" | "down"> = {};
-  for (const [name, c] of Object.entries(r.checks)) checks[name] = c.status === "down" ? "down" : "up";
-  return { status: r.status, checks };
+/** The one readiness cache of a broker: the gateway's endpoints and the probe thread share it. */
+export function readinessFor(broker: ServiceBroker): ReadinessCache {
+  let c = caches.get(broker);
+  if (!c) caches.set(broker, (c = new ReadinessCache(() => readiness(broker))));
+  return c;
 }
 
 export function liveness(broker: ServiceBroker) {
@@ -182,49 +190,4 @@ export function liveness(broker: ServiceBroker) {
 
 export function publicLiveness(): { status: "ok" | "stopping" } {
   return { status: processState.stopping ? "stopping" : "ok" };
-}
-
-/** Whether an address is this machine (IPv4 127/8, IPv6 ::1, or IPv4-mapped loopback). */
-export function isLoopbackAddress(ip: string | undefined): boolean {
-  if (!ip) return false;
-  const v4 = ip.startsWith("::ffff:") ? ip.slice(7) : ip;
-  return ip === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
-}
-
-/**
- * Health endpoints for processes without a gateway (HEALTH_PORT): the full report to loopback
- * callers (operators on the machine, the CI script), the public view to everyone else. There is
- * no admin token here: such a process may not run the auth service to check one. The caller is
- * the socket peer unless `trustProxyHops` proxies are declared in front of this port.
- */
-export function startHealthServer(
-  broker: ServiceBroker,
-  port: number,
-  host = "0.0.0.0",
-  opts: { trustProxyHops?: number } = {},
-): Promise<http.Server> {
-  const ready = new ReadinessCache(() => readiness(broker));
-  const hops = opts.trustProxyHops ?? 0;
-  const server = http.createServer(async (req, res) => {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, {
-        "Content-Type": "application/json; charset=utf-8",
-        "Cache-Control": "no-store",
-      });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method !== "GET")
-      return send(405, { error: { code: "METHOD_NOT_ALLOWED", message: "Use GET." } });
-    const full = isLoopbackAddress(clientIp(req, hops));
-    if (req.url === "/health/live") return send(200, full ? liveness(broker) : publicLiveness());
-    if (req.url === "/health/ready") {
-      const r = await ready.get();
-      return send(readinessStatusCode(r), full ? r : publicReadiness(r));
-    }
-    send(404, { error: { code: "NOT_FOUND", message: "Not found." } });
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }

@@ -7,7 +7,8 @@ import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer
 import pino from "pino";
 import { maskCredentials, validateConfig, type AuraEnv } from "../adapters/config";
 import { closeDatabase, getDatabase } from "../adapters/storage/database";
-import { processState, startHealthServer } from "./health";
+import { processState } from "./health";
+import { startProbeThread, type ProbeThread } from "./probe-thread";
 import { pinoOptions } from "./logging";
 import { auraReplCommands } from "./repl-commands";
 import { handleUnhandledRejections } from "./rejections";
@@ -96,7 +97,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   );
   for (const name of services) broker.createService(loadServiceSchema(name));
 
-  let healthServer: import("node:http").Server | undefined;
+  let probes: ProbeThread | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason = "stop"): Promise<void> => {
     if (stopping) return stopping;
@@ -104,7 +105,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
       processState.stopping = true;
       processState.ready = false;
       log.info({ reason }, "stopping AURA");
-      await new Promise<void>((r) => (healthServer ? healthServer.close(() => r()) : r()));
+      await probes?.close();
       // broker.stop waits (tracking) for in-flight requests up to the shutdown timeout
       await broker.stop().catch((e) => log.error({ err: e.message }, "broker stop failed"));
       await closeDatabase().catch((e) => log.error({ err: e.message }, "database close failed"));
@@ -128,9 +129,11 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
 
   try {
     await broker.start();
-    if (!services.includes("api") && env.healthPort !== undefined) {
-      healthServer = await startHealthServer(broker, env.healthPort, env.host);
-      log.info({ port: env.healthPort }, "health endpoints listening");
+    // every process with HEALTH_PORT, the gateway's too: there the probes do not queue behind
+    // user traffic (the gateway also answers /health/* on its own port, in its event loop)
+    if (env.healthPort !== undefined) {
+      probes = await startProbeThread(broker, env.healthPort, env.host);
+      log.info({ port: probes.port }, "health probes listening");
     }
   } catch (err) {
     log.fatal({ err: (err as Error).message }, "AURA failed to start");
@@ -139,7 +142,7 @@ export async function startAura(opts: StartOptions = {}): Promise<AuraProcess> {
   }
   processState.ready = true;
   log.info(
-    { nodeID: broker.nodeID, port: services.includes("api") ? env.port : env.healthPort },
+    { nodeID: broker.nodeID, port: services.includes("api") ? env.port : probes?.port },
     "AURA is ready",
   );
   if (opts.repl) broker.repl();

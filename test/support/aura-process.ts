@@ -93,7 +93,9 @@ export async function startAura(dataDir: string, extraEnv: Record<string, string
     LOG_LEVEL: "info",
     ...extraEnv,
   } as NodeJS.ProcessEnv;
-  for (const k of ["DATABASE_URL", "TRANSPORTER", "REDIS_URL", "METRICS_PORT", "HEALTH_PORT"]) delete env[k];
+  // the machine's servers and ports are not the test's unless it names them
+  for (const k of ["DATABASE_URL", "TRANSPORTER", "REDIS_URL", "METRICS_PORT", "HEALTH_PORT"])
+    if (!(k in extraEnv)) delete env[k];
   const child = track(
     spawn(process.execPath, [path.join(ROOT, "bin/aura.js"), "start"], {
       cwd: ROOT,

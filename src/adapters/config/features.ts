@@ -124,6 +124,8 @@ export interface GatewayConfig {
   trustProxyHops: number;
   /** how long a gateway trusts its cached view of a user (0 = ask every request) */
   authStateTtlMs: number;
+  /** HTTP requests one gateway works on at once (as many again wait) before it answers 429 */
+  maxInFlight: number;
 }
 
 export function gatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -136,6 +138,7 @@ export function gatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConf
     },
     trustProxyHops: r.int("TRUST_PROXY_HOPS", { default: 0, min: 0 }),
     authStateTtlMs: r.duration("AUTH_STATE_TTL_MS", { unit: "ms", default: 5000, min: 0, max: 60_000 }),
+    maxInFlight: r.int("GATEWAY_MAX_IN_FLIGHT", { default: 1024, min: 1, max: 65_536 }),
   });
 }
 

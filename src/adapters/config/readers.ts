@@ -29,6 +29,7 @@ export const VARIABLES = {
   BODY_LIMIT: "plain",
   CORS_ORIGIN: "plain",
   TRUST_PROXY_HOPS: "plain",
+  GATEWAY_MAX_IN_FLIGHT: "plain",
   HEALTH_CHECK_INTERVAL_MS: "plain",
   JWT_SECRET: "secret",
   AURA_MASTER_KEY: "secret",

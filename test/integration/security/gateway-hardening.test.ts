@@ -2,6 +2,7 @@
 // live session of its own user; ids outside their range are a 400, not a database 500;
 // /system/info needs a token; health probes are cheap and tell outsiders only the status.
 import crypto from "node:crypto";
+import net from "node:net";
 import jwt from "jsonwebtoken";
 import { AUDIENCE, ISSUER, tokenKeyId } from "../../../src/adapters/auth/tokens";
 import {
@@ -34,6 +35,9 @@ const sidOf = (t: string) => (jwt.decode(t) as any).sid as string;
 
 beforeAll(async () => {
   secret = Buffer.from(useTestSecrets().jwtSecret, "utf8");
+  // a small gateway, so that a test can take every request slot it has (read when the gateway
+  // service loads)
+  process.env.GATEWAY_MAX_IN_FLIGHT = "20";
   // one trusted proxy: X-Forwarded-For names the client, so a test can call from "outside"
   env = await startSecurityEnv({ settings: { api: { trustProxyHops: 1 } }, extra: [healthProbe as any] });
   base = env.cluster.baseUrl;
@@ -43,6 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await env?.stop();
+  delete process.env.GATEWAY_MAX_IN_FLIGHT;
 });
 
 const forge = (sub: number, sid: string) =>
@@ -191,6 +196,48 @@ describe("health endpoints", () => {
     });
   });
 
+  test("probes are answered while every request slot of the gateway is taken", async () => {
+    // requests whose bodies never arrive hold the gateway's request handling (its bulkhead's
+    // slots and queue) until their sockets close
+    const { port } = new URL(base);
+    const held: net.Socket[] = [];
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 60 },
+          (_, i) =>
+            new Promise<void>((resolve, reject) => {
+              const sock = net.connect(Number(port), "127.0.0.1", () => {
+                sock.write(
+                  "POST /api/v1/backtests HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                    `Content-Length: 100\r\nX-Forwarded-For: 198.51.100.${1 + (i % 250)}\r\n\r\n{`,
+                  () => resolve(),
+                );
+              });
+              sock.on("error", reject);
+              held.push(sock);
+            }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      // the gateway is full: an API request is refused or left waiting
+      const api = await fetch(base + "/api/v1/system/info", {
+        headers: { ...outside, authorization: `Bearer ${admin.accessToken}` },
+        signal: AbortSignal.timeout(1500),
+      }).then(
+        (r) => r.status,
+        () => "waiting",
+      );
+      expect([429, 503, "waiting"]).toContain(api);
+      for (const path of ["/health/live", "/health/ready"]) {
+        const res = await fetch(base + path, { headers: outside, signal: AbortSignal.timeout(10_000) });
+        expect([path, res.status, ((await res.json()) as any).status]).toEqual([path, 200, "ok"]);
+      }
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  });
+
   test("concurrent probes share one readiness computation; a second later it is computed again", async () => {
     await new Promise((r) => setTimeout(r, 1100));
     const before = healthCalls;
@@ -198,7 +245,9 @@ describe("health endpoints", () => {
     expect(results.every((r) => r.status === 200 && r.body.status === "ok")).toBe(true);
     expect(healthCalls - before).toBe(1);
     await new Promise((r) => setTimeout(r, 1100));
-    await get("/health/ready", outside);
+    // answered from the last report while the next is computed (the probe does not wait for it)
+    expect((await get("/health/ready", outside)).status).toBe(200);
+    for (let i = 0; i < 200 && healthCalls - before < 2; i++) await new Promise((r) => setTimeout(r, 10));
     expect(healthCalls - before).toBe(2);
   });
 });

@@ -6,14 +6,14 @@
 import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { parse } from "yaml";
 import { readEnv, SERVICES_USING_SECRETS, validateConfig, VARIABLES } from "../../../src/adapters/config";
 import { AURA_METRICS } from "../../../src/adapters/metrics";
-import { processState, startHealthServer } from "../../../src/runtime/health";
+import { processState } from "../../../src/runtime/health";
+import { startProbeThread } from "../../../src/runtime/probe-thread";
 import {
   filesEndingWith,
   K8S,
@@ -356,21 +356,15 @@ suite("Kubernetes manifests", () => {
   });
 
   test("probes hit the health paths and port the process really serves", async () => {
-    // HEALTH_PORT processes: ask the real health server which paths it answers
+    // every role, the gateway's too, answers probes on HEALTH_PORT from its probe thread: ask the
+    // real probe thread which paths it answers
     processState.dbRequired = false;
     const broker = { nodeID: "probe-test", services: [], started: true } as unknown as ServiceBroker;
-    const server = await startHealthServer(broker, 0, "127.0.0.1");
-    const port = (server.address() as AddressInfo).port;
-    const served = async (p: string) => (await fetch(`http://127.0.0.1:${port}${p}`)).status !== 404;
-    // the gateway's health route: its path and aliases in services/api.service.ts
-    const api = read("services/api.service.ts");
-    const route = /name: "health",\s*path: "([^"]+)"[\s\S]*?aliases: \{([\s\S]*?)\n {8}\},/.exec(api);
-    expect(route).not.toBeNull();
-    const gatewayPaths = [...route![2].matchAll(/"GET (\w+)"/g)].map((m) => `${route![1]}/${m[1]}`);
-    // the runner serves HEALTH_PORT only where the gateway does not run
-    expect(read("src/runtime/runner.ts")).toMatch(
-      /!services\.includes\("api"\) && env\.healthPort !== undefined/,
-    );
+    const probes = await startProbeThread(broker, 0, "127.0.0.1");
+    const served = async (p: string) => (await fetch(`http://127.0.0.1:${probes.port}${p}`)).status !== 404;
+    expect(await served("/health/none")).toBe(false);
+    // the runner serves HEALTH_PORT wherever it is set
+    expect(read("src/runtime/runner.ts")).toMatch(/if \(env\.healthPort !== undefined\)/);
 
     try {
       for (const overlay of OVERLAYS) {
@@ -378,9 +372,7 @@ suite("Kubernetes manifests", () => {
         for (const d of byKind(objs, "Deployment"))
           for (const c of auraContainers(d)) {
             const env = readEnv(containerEnv(objs, d, c));
-            const gateway = env.services?.includes("api") ?? true;
-            const healthPort = gateway ? env.port : env.healthPort;
-            expect({ role: d.metadata.name, healthPort }).toEqual({
+            expect({ role: d.metadata.name, healthPort: env.healthPort }).toEqual({
               role: d.metadata.name,
               healthPort: expect.any(Number),
             });
@@ -397,15 +389,14 @@ suite("Kubernetes manifests", () => {
               expect({ where, path: get?.path, port: portOf(get?.port) }).toEqual({
                 where,
                 path: pathWanted,
-                port: healthPort,
+                port: env.healthPort,
               });
-              if (gateway) expect(gatewayPaths).toContain(get.path);
-              else expect({ where, served: await served(get.path) }).toEqual({ where, served: true });
+              expect({ where, served: await served(get.path) }).toEqual({ where, served: true });
             }
           }
       }
     } finally {
-      await new Promise((r) => server.close(r));
+      await probes.close();
       processState.dbRequired = true;
     }
   });

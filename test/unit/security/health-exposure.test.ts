@@ -56,6 +56,47 @@ test("one computation per period; concurrent probes share it", async () => {
   expect(computed).toBe(2);
 });
 
+test("while a new report is computed, probes get the previous one until it is too old", async () => {
+  let now = 0;
+  let computed = 0;
+  let release!: (r: HealthReport) => void;
+  const cache = new ReadinessCache(
+    () =>
+      new Promise<HealthReport>((r) => {
+        computed++;
+        release = r;
+      }),
+    1000,
+    () => now,
+    5000,
+  );
+  const first = cache.get();
+  release(report({ checks: { database: { status: "up" } }, services: {} }));
+  expect((await first).status).toBe("ok");
+  // the database check is slow now: a probe is answered at once from the previous report
+  now = 1500;
+  let answered = false;
+  const probe = cache.get().then((r) => ((answered = true), r));
+  await new Promise((r) => setImmediate(r));
+  expect(answered).toBe(true);
+  expect((await probe).status).toBe("ok");
+  expect(computed).toBe(2);
+  // the slow computation ends with the database down: the next probe says so
+  release(report({ checks: { database: { status: "down" } }, services: {} }));
+  await new Promise((r) => setImmediate(r));
+  now = 1600;
+  expect((await cache.get()).status).toBe("down");
+  // a report older than the bound is never served: the probe waits for the new one
+  now = 1500 + 5000;
+  answered = false;
+  const late = cache.get().then((r) => ((answered = true), r));
+  await new Promise((r) => setImmediate(r));
+  expect(answered).toBe(false);
+  release(report({ checks: { database: { status: "up" } }, services: {} }));
+  expect((await late).status).toBe("ok");
+  expect(computed).toBe(3);
+});
+
 test("a cached report reflects a stop at once", async () => {
   const cache = new ReadinessCache(async () => report({ checks: {}, services: {} }), 60_000);
   expect((await cache.get()).status).toBe("ok");
