@@ -14,9 +14,10 @@ import { VenueAccounts } from "../src/adapters/execution/accounts";
 import { Executor, RetryLaterError } from "../src/adapters/execution/executor";
 import { KeyedMailbox, MailboxFullError } from "../src/adapters/execution/mailbox";
 import { ExecutionStore } from "../src/adapters/execution/store";
-import { UserStreams } from "../src/adapters/execution/user-streams";
+import { UserStreams, type StreamOrderEvent } from "../src/adapters/execution/user-streams";
 import { getDatabase } from "../src/adapters/storage/database";
 import { isOurClientOrderId } from "../src/core/execution/ids";
+import { eventsExplained } from "../src/core/execution/order-state";
 import type { SubmitCommand, SubmitResult } from "../src/core/execution/types";
 import { symbolSpec } from "../src/core/market/symbols";
 import { loadSecrets } from "../src/runtime/secrets";
@@ -44,8 +45,11 @@ interface ExecutionVars {
   executor: Executor;
   mailbox: KeyedMailbox;
   streams: UserStreams;
-  /** account×symbol pairs with a check already scheduled (stream events come in bursts) */
-  scheduled: Set<string>;
+  /**
+   * account×symbol pairs with a check already scheduled (stream events come in bursts), with the
+   * events that asked for it; undefined asks for the full check whatever the database says
+   */
+  scheduled: Map<string, StreamOrderEvent[] | undefined>;
   ready: boolean;
   /** keys whose orders could not be checked since start: their commands wait (RECONCILING) */
   unreconciled: Set<number>;
@@ -66,7 +70,7 @@ interface ExecutionMethods {
     waitMs?: number,
   ): Promise<T>;
   reconcileAll(userId?: number, waitMs?: number): Promise<Record<string, unknown>[]>;
-  checkSoon(keyId: number, userId: number, symbol: string | undefined): void;
+  checkSoon(keyId: number, userId: number, symbol: string | undefined, events?: StreamOrderEvent[]): void;
   watch(keyId: number, userId: number): Promise<void>;
   toMoleculer(e: unknown): unknown;
 }
@@ -312,12 +316,31 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
       return out;
     },
 
-    /** Checks an account×symbol (or all of an account's open symbols) against the venue shortly. */
-    checkSoon(this: Self, keyId: number, userId: number, symbol: string | undefined): void {
+    /**
+     * Checks an account×symbol (or all of an account's open symbols) against the venue shortly,
+     * unless the events that asked for it turn out, once the commands in flight for the pair are
+     * done, to be what the database records already: the acknowledgements of AURA's own orders
+     * would otherwise cost a full reconciliation each, several per order.
+     */
+    checkSoon(
+      this: Self,
+      keyId: number,
+      userId: number,
+      symbol: string | undefined,
+      events?: StreamOrderEvent[],
+    ): void {
+      if (this.stopping) return;
       const id = `${keyId}:${symbol ?? "*"}`;
-      if (this.scheduled.has(id) || this.stopping) return;
-      this.scheduled.add(id);
+      const merge = (known: StreamOrderEvent[] | undefined) =>
+        // past a few hundred events in one burst, a full check is cheaper than comparing them
+        known && events && symbol && known.length + events.length <= 256 ? [...known, ...events] : undefined;
+      if (this.scheduled.has(id)) {
+        this.scheduled.set(id, merge(this.scheduled.get(id)));
+        return;
+      }
+      this.scheduled.set(id, merge([]));
       setTimeout(() => {
+        const asked = this.scheduled.get(id);
         this.scheduled.delete(id);
         if (this.stopping) return;
         void (async () => {
@@ -328,9 +351,20 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
             // no waiting for another node's guard: the node holding it is reading the same venue,
             // and the periodic pass comes by anyway
             await this.mailbox
-              .run(`${keyId}:${s}`, () =>
-                this.guarded(keyId, s, "stream", () => this.executor.reconcileSymbol(keyId, userId, s), 0),
-              )
+              .run(`${keyId}:${s}`, async () => {
+                if (
+                  asked &&
+                  eventsExplained(asked, await this.store.recordedOrders(asked.map((e) => e.clientOrderId)))
+                )
+                  return;
+                await this.guarded(
+                  keyId,
+                  s,
+                  "stream",
+                  () => this.executor.reconcileSymbol(keyId, userId, s),
+                  0,
+                );
+              })
               .catch((e: Error) => {
                 if (!(e instanceof RetryLaterError && e.code === "BUSY"))
                   this.logger.warn({ keyId, symbol: s, err: e.message }, "check after a stream event failed");
@@ -365,9 +399,9 @@ const ExecutionService: ServiceSchema<ExecutionSettings, ExecutionMethods, Execu
     this.mailbox = new KeyedMailbox(100);
     this.ready = false;
     this.unreconciled = new Set();
-    this.scheduled = new Set();
+    this.scheduled = new Map();
     this.streams = new UserStreams({
-      onActivity: (keyId, userId, symbol) => this.checkSoon(keyId, userId, symbol),
+      onActivity: (keyId, userId, symbol, events) => this.checkSoon(keyId, userId, symbol, events),
       log: this.logger,
       blockedFor: (keyId) => this.accounts?.blockedFor(keyId) ?? 0,
       onRateLimited: (keyId, f) => this.accounts?.pause(keyId, f.retryAfterMs, f.scope),

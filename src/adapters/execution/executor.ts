@@ -211,10 +211,12 @@ export class Executor {
   }
 
   /** A command from an actor that no longer holds the instance's lease, or one that came too late. */
-  private async staleness(cmd: SubmitCommand): Promise<Denial | undefined> {
+  private staleness(
+    cmd: SubmitCommand,
+    lease: { fencing_token: string; expired: boolean } | undefined,
+  ): Denial | undefined {
     if (cmd.deadline !== undefined && this.now() > cmd.deadline)
       return { ok: false, reason: "stale_command", message: "the command arrived after its deadline" };
-    const lease = await this.o.store.leaseOf(cmd.instanceId);
     if (!lease || Number(lease.fencing_token) !== cmd.fencingToken || lease.expired)
       return {
         ok: false,
@@ -245,14 +247,15 @@ export class Executor {
   }
 
   private async entry(cmd: SubmitCommand): Promise<SubmitResult> {
-    const existing = await this.o.store.orderByIntent(cmd.intentId, "entry");
+    const ctx = await this.o.store.entryContext(cmd.intentId, cmd.instanceId, cmd.userId);
+    const existing = ctx.existingId ? await this.o.store.orderById(ctx.existingId) : undefined;
     if (existing) {
       if (existing.state === "PENDING") return this.send(existing, cmd, true);
       if (existing.state === "SUBMITTING" || existing.state === "UNKNOWN") await this.resolve(existing);
       return this.resultOf(cmd, (await this.o.store.orderById(existing.id))!, true);
     }
     // a stale command is refused without a record: the current owner may send the same intent
-    const stale = await this.staleness(cmd);
+    const stale = this.staleness(cmd, ctx.lease);
     if (stale) return this.denied(cmd, stale);
     this.checkBrakes(cmd.keyId);
     const acc = await this.account(cmd);
@@ -264,11 +267,8 @@ export class Executor {
         reason: "unknown_symbol",
         message: `${cmd.symbol} is not a symbol this venue trades`,
       });
-    const [flags, halted, open, exposure, price, account] = await Promise.all([
-      this.o.store.strategyFlags(cmd.instanceId),
-      this.o.store.halted(),
-      this.o.store.openPositions(cmd.instanceId),
-      this.o.store.openExposure(cmd.userId),
+    const { flags, halted, openPositions, exposure } = ctx;
+    const [price, account] = await Promise.all([
       this.venue(acc, () => acc.client.price(cmd.symbol)),
       this.venue(acc, () => acc.client.account()),
     ]);
@@ -287,7 +287,7 @@ export class Executor {
       equity,
       positionSizePct: cmd.sizing?.positionSizePct ?? 100,
       feeRate: d(account.takerRate),
-      openPositions: open.length,
+      openPositions,
       maxOpenPositions: Number.MAX_SAFE_INTEGER,
       exposure: d(exposure),
     });
@@ -1072,7 +1072,7 @@ export class Executor {
       if (existing.state === "SUBMITTING" || existing.state === "UNKNOWN") await this.resolve(existing);
       return this.resultOf(cmd, (await this.o.store.orderById(existing.id))!, true);
     }
-    const stale = await this.staleness(cmd);
+    const stale = this.staleness(cmd, await this.o.store.leaseOf(cmd.instanceId));
     if (stale) return this.denied(cmd, stale);
     this.checkBrakes(cmd.keyId);
     const positions = await this.o.store.openPositions(cmd.instanceId);

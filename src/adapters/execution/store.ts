@@ -3,7 +3,7 @@
 // An order row exists before its request leaves (state PENDING); state changes are
 // compare-and-set on the state a flow read, so two writers cannot both advance one order.
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
-import type { OrderState } from "../../core/execution/order-state";
+import type { OrderState, RecordedOrder } from "../../core/execution/order-state";
 
 export type OrderRole = "entry" | "exit" | "close" | "take_profit" | "stop_loss";
 
@@ -212,20 +212,51 @@ export class ExecutionStore {
     );
   }
 
-  async halted(): Promise<boolean> {
-    const [row] = await this.select<{ value: boolean }>(
-      `SELECT value FROM trading_flags WHERE name = 'halt'`,
-      [],
+  /**
+   * Everything an entry command checks before it is sized, in one round trip: the order its
+   * intent may have placed already, the instance's lease, its flags, the cluster-wide halt, its
+   * open positions and the user's exposure. Under a burst of entries the number of statements
+   * per order, not their cost in the database, is what queues them.
+   */
+  async entryContext(
+    intentId: string,
+    strategyId: number,
+    userId: number,
+  ): Promise<{
+    /** the row id of the order this intent placed already (a repeated command) */
+    existingId: string | undefined;
+    lease: { fencing_token: string; expired: boolean } | undefined;
+    flags: { paused: boolean; status: string } | undefined;
+    halted: boolean;
+    openPositions: number;
+    exposure: string;
+  }> {
+    const [r] = await this.select<{
+      existing_id: string | null;
+      lease: { fencing_token: string; expired: boolean } | null;
+      flags: { paused: boolean; status: string } | null;
+      halted: boolean | null;
+      open_positions: string;
+      exposure: string;
+    }>(
+      `SELECT (SELECT id::text FROM orders WHERE intent_id = $1 AND role = 'entry' AND origin = 'aura') AS existing_id,
+              (SELECT jsonb_build_object('fencing_token', fencing_token::text, 'expired', expires_at < now())
+                 FROM strategy_leases WHERE strategy_id = $2) AS lease,
+              (SELECT jsonb_build_object('paused', paused, 'status', status) FROM strategies WHERE id = $2) AS flags,
+              (SELECT value FROM trading_flags WHERE name = 'halt') AS halted,
+              (SELECT count(*) FROM positions WHERE strategy_id = $2 AND status = 'open')::text AS open_positions,
+              (SELECT COALESCE(sum(qty * entry_price), 0)::text FROM positions
+                 WHERE user_id = $3 AND status = 'open') AS exposure`,
+      [intentId, strategyId, userId],
     );
-    return row?.value === true;
-  }
-
-  async strategyFlags(strategyId: number): Promise<{ paused: boolean; status: string } | undefined> {
-    const [row] = await this.select<{ paused: boolean; status: string }>(
-      `SELECT paused, status FROM strategies WHERE id = $1`,
-      [strategyId],
-    );
-    return row;
+    return {
+      existingId: r.existing_id ?? undefined,
+      lease: r.lease ?? undefined,
+      flags: r.flags ?? undefined,
+      halted: r.halted === true,
+      openPositions: Number(r.open_positions),
+      exposure: r.exposure,
+    };
   }
 
   // --- orders
@@ -236,6 +267,15 @@ export class ExecutionStore {
       [intentId, role],
     );
     return row;
+  }
+
+  /** The recorded state and filled quantity of these orders (those that exist). */
+  async recordedOrders(clientOrderIds: string[]): Promise<RecordedOrder[]> {
+    const rows = await this.select<{ client_order_id: string; state: OrderState; filled_qty: string }>(
+      `SELECT client_order_id, state, filled_qty::text AS filled_qty FROM orders WHERE client_order_id = ANY($1::text[])`,
+      [clientOrderIds],
+    );
+    return rows.map((r) => ({ clientOrderId: r.client_order_id, state: r.state, filled: r.filled_qty }));
   }
 
   async orderByClientId(clientOrderId: string): Promise<OrderRow | undefined> {
@@ -505,13 +545,6 @@ export class ExecutionStore {
   }
 
   /** The exposure of a user's open positions at their entry prices, in the quote asset. */
-  async openExposure(userId: number): Promise<string> {
-    const [r] = await this.select<{ v: string }>(
-      `SELECT COALESCE(sum(qty * entry_price), 0)::text AS v FROM positions WHERE user_id = $1 AND status = 'open'`,
-      [userId],
-    );
-    return r.v;
-  }
 
   /** Opens (or returns) the position an entry intent created. */
   async openPosition(

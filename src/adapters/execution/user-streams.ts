@@ -2,14 +2,28 @@
 // the WebSocket API subscription on Binance and the simulator). The stream only says "something
 // happened on this symbol": what happened is then read over REST by the same code reconciliation
 // uses, so one path decides every state change and a dropped or replayed event cannot make two.
+// Each event's order status comes along so that execution can skip the REST read when the
+// database already shows exactly that (the acknowledgements of the orders it just placed).
 // After a reconnect everything the account has open is checked again, since events may have
 // been missed while the socket was down.
 import { classifyOrderFailure, type OrderFailure } from "../exchange/trading-client";
 import type { TradingAccount } from "./accounts";
 
+/** What one execution report said about one order (Binance's c, X and z). */
+export interface StreamOrderEvent {
+  clientOrderId: string;
+  /** the venue's order status: NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, REJECTED … */
+  status: string;
+  /** cumulative filled quantity, as the venue wrote it */
+  filled: string;
+}
+
 export interface UserStreamsOptions {
-  /** something changed on this account×symbol (or on all its symbols: symbol undefined) */
-  onActivity(keyId: number, userId: number, symbol: string | undefined): void;
+  /**
+   * something changed on this account×symbol, as these events say (or on all its symbols, and
+   * unknown what: symbol and events undefined)
+   */
+  onActivity(keyId: number, userId: number, symbol: string | undefined, events?: StreamOrderEvent[]): void;
   log: { warn(o: object, m: string): void; info(o: object, m: string): void };
   /** backoff after a failed watch, doubled up to maxMs */
   backoffMs?: number;
@@ -23,7 +37,9 @@ export interface UserStreamsOptions {
 /** ccxt.pro's binance class, as far as this module uses it. */
 interface WatchingExchange {
   loadMarkets(): Promise<unknown>;
-  watchOrders(): Promise<{ symbol?: string; info?: { s?: string } }[]>;
+  watchOrders(): Promise<
+    { symbol?: string; info?: { s?: string; c?: string; C?: string; X?: string; z?: string } }[]
+  >;
   marketId(symbol: string): string;
   loadHttpProxyAgent?(): Promise<unknown>;
 }
@@ -74,12 +90,23 @@ export class UserStreams {
         }
         const orders = await pending;
         backoff = this.o.backoffMs ?? 500;
-        const symbols = new Set<string>();
+        const bySymbol = new Map<string, StreamOrderEvent[] | undefined>();
         for (const o of orders) {
           const id = o.info?.s ?? (o.symbol ? ex.marketId(o.symbol) : undefined);
-          if (id) symbols.add(id);
+          if (!id) continue;
+          // on a cancel, c names the cancel request and C the order it cancelled
+          const { C, X, z } = o.info ?? {};
+          const c = typeof C === "string" && C !== "" ? C : o.info?.c;
+          // an event that does not say which order and how far it went asks for a full check
+          const known = bySymbol.has(id) ? bySymbol.get(id) : [];
+          bySymbol.set(
+            id,
+            known && typeof c === "string" && typeof X === "string" && typeof z === "string"
+              ? [...known, { clientOrderId: c, status: X, filled: z }]
+              : undefined,
+          );
         }
-        for (const s of symbols) this.o.onActivity(acc.keyId, acc.userId, s);
+        for (const [s, events] of bySymbol) this.o.onActivity(acc.keyId, acc.userId, s, events);
       } catch (e) {
         if (w.stop) break;
         const f = classifyOrderFailure(e);

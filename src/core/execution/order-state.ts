@@ -2,6 +2,8 @@
 // outcome (a timeout, a 5xx, -1007) is never terminal: the order stays UNKNOWN until the venue,
 // asked by client order id, says what happened. A fill that arrives after a cancel was requested
 // is real and counts; terminal states absorb everything except a repeat of themselves.
+import { Decimal } from "../money/decimal";
+
 export const ORDER_STATES = [
   /** the intent row is stored; nothing was sent */
   "PENDING",
@@ -126,4 +128,44 @@ export function transition(state: OrderState, event: OrderEvent): Transition {
       return { ok: true, state: to >= from ? next : state };
     }
   }
+}
+
+/** What a user-data stream event said about one order. */
+export interface ReportedOrder {
+  readonly clientOrderId: string;
+  /** the venue's status (NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, REJECTED, …) */
+  readonly status: string;
+  /** cumulative filled quantity */
+  readonly filled: string;
+}
+
+/** An order as recorded: its state and cumulative filled quantity. */
+export interface RecordedOrder {
+  readonly clientOrderId: string;
+  readonly state: OrderState;
+  readonly filled: string;
+}
+
+/**
+ * Whether stream events are old news: every one names an order recorded in exactly the state and
+ * filled quantity it reports (the acknowledgements of orders AURA placed and recorded itself).
+ * Anything else (an unknown order, a fill, a cancel the venue did on its own, a status AURA has no
+ * name for) needs the venue read and reconciled.
+ */
+export function eventsExplained(
+  events: readonly ReportedOrder[],
+  recorded: readonly RecordedOrder[],
+): boolean {
+  const byId = new Map(recorded.map((r) => [r.clientOrderId, r]));
+  return events.every((e) => {
+    const r = byId.get(e.clientOrderId);
+    return r !== undefined && r.state === e.status && sameQuantity(r.filled, e.filled);
+  });
+}
+
+/** Decimal strings compared by value ("1.50000000" = "1.5"); anything unparsable differs. */
+function sameQuantity(a: string, b: string): boolean {
+  const x = Decimal.tryParse(a);
+  const y = Decimal.tryParse(b);
+  return x !== undefined && y !== undefined && x.eq(y);
 }

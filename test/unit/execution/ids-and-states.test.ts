@@ -5,12 +5,14 @@ import crypto from "node:crypto";
 import fc from "fast-check";
 import { clientOrderId, intentId, isOurClientOrderId, type OrderLeg } from "../../../src/core/execution/ids";
 import {
+  eventsExplained,
   isTerminal,
   ORDER_STATES,
   TERMINAL_STATES,
   transition,
   type OrderEvent,
   type OrderState,
+  type RecordedOrder,
   type VenueStatus,
 } from "../../../src/core/execution/order-state";
 import { base64url, sha256, sha256Hex } from "../../../src/core/util/sha256";
@@ -145,5 +147,49 @@ describe("order state machine", () => {
       { numRuns: 3000 },
     );
     for (const s of ORDER_STATES) expect(isTerminal(s)).toBe(TERMINAL_STATES.includes(s));
+  });
+});
+
+describe("stream events that are old news", () => {
+  const recorded: RecordedOrder[] = [
+    { clientOrderId: "a-entry", state: "FILLED", filled: "0.01000000" },
+    { clientOrderId: "a-tp", state: "NEW", filled: "0" },
+    { clientOrderId: "a-sl", state: "NEW", filled: "0" },
+  ];
+
+  test("acknowledgements of recorded orders need no venue read", () => {
+    expect(
+      eventsExplained(
+        [
+          { clientOrderId: "a-entry", status: "FILLED", filled: "0.01" },
+          { clientOrderId: "a-tp", status: "NEW", filled: "0.00000000" },
+          { clientOrderId: "a-sl", status: "NEW", filled: "0.00000000" },
+        ],
+        recorded,
+      ),
+    ).toBe(true);
+  });
+
+  test("a fill, a cancel, an unknown order or an unknown status is news", () => {
+    for (const e of [
+      { clientOrderId: "a-tp", status: "FILLED", filled: "0.01" },
+      { clientOrderId: "a-tp", status: "PARTIALLY_FILLED", filled: "0.004" },
+      { clientOrderId: "a-sl", status: "CANCELED", filled: "0" },
+      { clientOrderId: "a-sl", status: "EXPIRED_IN_MATCH", filled: "0" },
+      { clientOrderId: "someone-else", status: "NEW", filled: "0" },
+      { clientOrderId: "a-entry", status: "FILLED", filled: "0.02" },
+      { clientOrderId: "a-entry", status: "FILLED", filled: "not a number" },
+    ])
+      expect({ e, explained: eventsExplained([e], recorded) }).toEqual({ e, explained: false });
+    // one piece of news in a burst is enough
+    expect(
+      eventsExplained(
+        [
+          { clientOrderId: "a-entry", status: "FILLED", filled: "0.01" },
+          { clientOrderId: "a-sl", status: "FILLED", filled: "0.01" },
+        ],
+        recorded,
+      ),
+    ).toBe(false);
   });
 });
