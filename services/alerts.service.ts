@@ -70,6 +70,7 @@ type Self = Service<AlertsSettings> & AlertsVars & AlertsMethods;
 /** denials a user has to do something about (the others are routine: a halt, a pause, a late command) */
 const ACTIONABLE_DENIALS: Record<string, string> = {
   insufficient_balance: "the account does not hold enough to buy",
+  key_unusable: "the exchange key cannot trade (missing, not valid, or unreadable)",
   below_min_notional: "the order would be below the exchange's minimum value",
   below_min_qty: "the order would be below the exchange's minimum quantity",
   above_max_qty: "the order would be above the exchange's maximum quantity",

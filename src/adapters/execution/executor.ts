@@ -231,7 +231,7 @@ export class Executor {
       return await this.o.accounts.get(cmd.keyId, cmd.userId);
     } catch (e) {
       if (e instanceof AccountUnusableError)
-        return { ok: false, reason: "insufficient_balance", message: e.message };
+        return { ok: false, reason: "key_unusable", message: e.message };
       throw e;
     }
   }

@@ -8,6 +8,8 @@ export type DenialReason =
   | "halted"
   | "paused"
   | "insufficient_balance"
+  /** the exchange key cannot trade: missing, not the user's, not valid, or unreadable */
+  | "key_unusable"
   | "below_min_notional"
   | "below_min_qty"
   | "above_max_qty"

@@ -183,6 +183,29 @@ test("an OCO leg that fires closes the position once, with its reason, from the 
   expect(list.state).toBe("ALL_DONE");
 });
 
+test("an entry on a key that cannot trade is denied as key_unusable, recorded, never sent", async () => {
+  const a = await paperAccount(cluster.broker, db.sequelize);
+  await db.sequelize.query(`UPDATE user_api_keys SET status = 'invalid' WHERE id = $1`, { bind: [a.keyId] });
+  const t = Date.UTC(2023, 5, 4);
+  const intent = intentId(a.strategyId, t, "entry");
+  const r = await submit(cluster.broker, a, {
+    intentId: intent,
+    side: "BUY",
+    kind: "entry",
+    candleOpenTime: t,
+    sizing: { positionSizePct: 10 },
+  });
+  expect(r).toMatchObject({ status: "denied", reason: "key_unusable" });
+  expect(String(r.message)).toMatch(/not valid for trading \(invalid\)/);
+  expect(await venueOrders(a)).toEqual([]);
+  const rows = await q<{ state: string; deny_reason: string }>(
+    db.sequelize,
+    `SELECT state, deny_reason FROM orders WHERE intent_id = $1`,
+    [intent],
+  );
+  expect(rows).toEqual([{ state: "DENIED", deny_reason: "key_unusable" }]);
+});
+
 test("denials are recorded and never reach the venue; a stale command is refused without a record", async () => {
   const a = await paperAccount(cluster.broker, db.sequelize, { usdt: "3" });
   const t = Date.UTC(2023, 5, 3);
