@@ -62,11 +62,19 @@ export function register(program: Command): void {
       };
       const roles = clusterRoles(runners, backtests);
       const width = Math.max(...roles.map((r) => r.name.length));
-      for (const role of roles) {
+      // one machine, one port each: HEALTH_PORT / METRICS_PORT, when set, are where the numbering
+      // starts (the first role gets the port itself, the next one port + 1, …)
+      const portFrom = (name: string, i: number) => {
+        const first = Number(process.env[name]);
+        return Number.isInteger(first) && first > 0 ? String(first + i) : "";
+      };
+      for (const [i, role] of roles.entries()) {
         const env = {
           ...base,
           SERVICES: role.services,
           NODE_ID: `${role.name}-${process.pid}`,
+          HEALTH_PORT: portFrom("HEALTH_PORT", i),
+          METRICS_PORT: portFrom("METRICS_PORT", i),
           ...(role.gateway ? { PORT: String(port) } : {}),
         };
         const child = spawn(process.execPath, [bin, "start"], { env, stdio: ["ignore", "pipe", "pipe"] });
