@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from "../../support/db";
 import { admin, signed } from "../../contract/helpers";
 import { intentId, isOurClientOrderId } from "../../../src/core/execution/ids";
 import { REPL_CALLER } from "../../../src/runtime/repl-commands";
-import { paperAccount, q, submit, type Account } from "./support";
+import { entryCmd, paperAccount, q, submit, type Account } from "./support";
 
 jest.setTimeout(90_000);
 
@@ -186,15 +186,9 @@ test("an OCO leg that fires closes the position once, with its reason, from the 
 test("an entry on a key that cannot trade is denied as key_unusable, recorded, never sent", async () => {
   const a = await paperAccount(cluster.broker, db.sequelize);
   await db.sequelize.query(`UPDATE user_api_keys SET status = 'invalid' WHERE id = $1`, { bind: [a.keyId] });
-  const t = Date.UTC(2023, 5, 4);
-  const intent = intentId(a.strategyId, t, "entry");
-  const r = await submit(cluster.broker, a, {
-    intentId: intent,
-    side: "BUY",
-    kind: "entry",
-    candleOpenTime: t,
-    sizing: { positionSizePct: 10 },
-  });
+  const cmd = entryCmd(a, Date.UTC(2023, 5, 4));
+  const intent = cmd.intentId;
+  const r = await submit(cluster.broker, a, cmd);
   expect(r).toMatchObject({ status: "denied", reason: "key_unusable" });
   expect(String(r.message)).toMatch(/not valid for trading \(invalid\)/);
   expect(await venueOrders(a)).toEqual([]);
