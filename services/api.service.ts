@@ -231,6 +231,12 @@ interface ApiMethods {
 
 type Self = Service<ApiSettings> & ApiVars & ApiMethods;
 
+/** The caller's well-formed X-Request-ID, or a new one. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+}
+
 /** Which health probe a request asks for, by its path alone (a query string is ignored). */
 function healthProbeOf(req: IncomingMessage): "live" | "ready" | undefined {
   const url = req.url ?? "";
@@ -292,8 +298,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
     ip: env.host,
     // Request ids: keep a well-formed X-Request-ID from the caller, otherwise mint one.
     rootCallOptions(this: Self, options: { requestID?: string }, req: Req) {
-      const given = req.headers["x-request-id"];
-      const id = typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+      const id = requestIdOf(req);
       options.requestID = id;
       req.$requestId = id;
     },
@@ -558,8 +563,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
     },
 
     async serveHealth(this: Self, req: Req, res: ServerResponse, probe: "live" | "ready") {
-      const given = req.headers["x-request-id"];
-      req.$requestId = typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+      req.$requestId = requestIdOf(req);
       securityHeaders(req, res, () => undefined);
       try {
         if (req.method !== "GET" && req.method !== "HEAD") {
