@@ -59,6 +59,7 @@ import {
   type ReadinessCache,
 } from "../src/runtime/health";
 import { loadSecrets } from "../src/runtime/secrets";
+import { NOTICES_PER_EVENT } from "../src/adapters/strategies/decisions";
 import type { AuraContext } from "../mixins/auth-guard.mixin";
 
 const env = readEnv();
@@ -517,8 +518,12 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
     "strategies.changed"(this: Self, ctx: Context<unknown>) {
       toLive(this, ctx);
     },
-    "strategy.decision"(this: Self, ctx: Context<unknown>) {
-      toLive(this, ctx);
+    // runners announce their decisions in batches; each socket still gets one message per
+    // decision of its own user, as "strategy.decision"
+    "strategy.decisions"(this: Self, ctx: Context<{ decisions?: unknown }>) {
+      const list = ctx.params?.decisions;
+      if (!Array.isArray(list)) return;
+      for (const d of list.slice(0, NOTICES_PER_EVENT)) this.live.publishUserEvent("strategy.decision", d);
     },
     "alert.raised"(this: Self, ctx: Context<unknown>) {
       toLive(this, ctx);

@@ -29,7 +29,7 @@ import {
   type ActorHandle,
   type StrategyFactory,
 } from "../src/adapters/strategies/actor";
-import { DecisionLog } from "../src/adapters/strategies/decisions";
+import { DecisionFeed, DecisionLog } from "../src/adapters/strategies/decisions";
 import { fairShare, LeaseStore, type Claimed, type InstanceLease } from "../src/adapters/strategies/leases";
 import { STRATEGY_EVENTS, type StrategyChangedEvent } from "../src/adapters/strategies/store";
 import { getDatabase } from "../src/adapters/storage/database";
@@ -117,6 +117,7 @@ interface RunnerVars {
   instances: InstanceLoader;
   leases: LeaseStore;
   decisions: DecisionLog;
+  feed: DecisionFeed;
   positions: PositionBook;
   candles: CandleSource;
   gate: Gate;
@@ -411,6 +412,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
           broker: this.broker,
           instances: this.instances,
           decisions: this.decisions,
+          feed: this.feed,
           positions: this.positions,
           candles: this.candles,
           gate: this.gate,
@@ -609,6 +611,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
     const node = this.broker.nodeID;
     this.leases = new LeaseStore(db.sequelize, node);
     this.decisions = new DecisionLog(db.sequelize, node);
+    this.feed = new DecisionFeed((event, payload) => this.broker.broadcast(event, payload));
     this.positions = new PositionBook(db.sequelize);
     this.gate = new Gate(this.settings.callConcurrency);
     this.submitGate = new Gate(this.settings.submitConcurrency);

@@ -230,8 +230,7 @@ export class Executor {
     try {
       return await this.o.accounts.get(cmd.keyId, cmd.userId);
     } catch (e) {
-      if (e instanceof AccountUnusableError)
-        return { ok: false, reason: "key_unusable", message: e.message };
+      if (e instanceof AccountUnusableError) return { ok: false, reason: "key_unusable", message: e.message };
       throw e;
     }
   }

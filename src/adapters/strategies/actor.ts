@@ -28,7 +28,7 @@ import {
   type LiveState,
 } from "../../core/strategy/live";
 import { backoffDelay } from "../exchange/backoff";
-import type { DecisionLog, DecisionLogRow, StoredIntent } from "./decisions";
+import type { DecisionFeed, DecisionLog, DecisionLogRow, StoredIntent } from "./decisions";
 
 /** Who may ask an actor for its status and log. */
 export const ACTOR_CALLERS = ["repl", "strategies", "api"];
@@ -356,6 +356,8 @@ export interface ActorPorts {
   broker: ServiceBroker;
   instances: InstanceLoader;
   decisions: DecisionLog;
+  /** the owner's dashboards hear of each decision through it */
+  feed: DecisionFeed;
   positions: PositionBook;
   candles: CandleSource;
   gate: Gate;
@@ -842,15 +844,13 @@ export class StrategyActor {
     }
     this.lastDecision = { candleOpenTime: c.openTime, actions: d.actions, reason: message };
     // the owner's dashboards show each decision as it is made (gateways route it by userId)
-    this.ports.broker
-      .broadcast("strategy.decision", {
-        userId: info.userId,
-        strategyId: this.id,
-        candleOpenTime: c.openTime,
-        action,
-        message,
-      })
-      .catch(() => undefined);
+    this.ports.feed.publish({
+      userId: info.userId,
+      strategyId: this.id,
+      candleOpenTime: c.openTime,
+      action,
+      message,
+    });
     this.ports.log.info(
       {
         instanceId: this.id,

@@ -281,3 +281,51 @@ export class DecisionLog {
     );
   }
 }
+
+/** What a dashboard is told about one decision (the owner's live log). */
+export interface DecisionNotice {
+  userId: number;
+  strategyId: number;
+  candleOpenTime: number;
+  action: string;
+  message: string;
+}
+
+/** The most notices one `strategy.decisions` event carries. */
+export const NOTICES_PER_EVENT = 500;
+
+/**
+ * Announces decisions to the gateways, gathered over one turn of the event loop into one
+ * `strategy.decisions` broadcast: when a candle closes every actor of a runner decides at once,
+ * and a broadcast each would send every gateway hundreds of packets per runner and candle.
+ */
+export class DecisionFeed {
+  private pending: DecisionNotice[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly broadcast: (event: string, payload: { decisions: DecisionNotice[] }) => unknown,
+  ) {}
+
+  publish(n: DecisionNotice): void {
+    this.pending.push(n);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const all = this.pending;
+      this.pending = [];
+      for (let k = 0; k < all.length; k += NOTICES_PER_EVENT) {
+        // a dashboard missing a notice is not worth an actor's failure: the log is in the database
+        try {
+          const sent = this.broadcast("strategy.decisions", {
+            decisions: all.slice(k, k + NOTICES_PER_EVENT),
+          });
+          void Promise.resolve(sent).catch(() => undefined);
+        } catch {
+          /* the bus refused the packet */
+        }
+      }
+    });
+  }
+}

@@ -143,11 +143,11 @@ describe("live channel", () => {
   const waitFor = async (cond: () => boolean) => {
     for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
   };
-  async function ready(token: string) {
+  async function ready(token: string, channel = "backtests") {
     const c = await open();
     c.ws.send(JSON.stringify({ type: "auth", token }));
     await waitFor(() => c.messages.some((m) => m.type === "ready"));
-    c.ws.send(JSON.stringify({ type: "subscribe", channel: "backtests" }));
+    c.ws.send(JSON.stringify({ type: "subscribe", channel }));
     await waitFor(() => c.messages.some((m) => m.type === "subscribed"));
     return c;
   }
@@ -174,6 +174,36 @@ describe("live channel", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(a.messages.filter((m) => m.type === "event").map((m) => m.data.id)).toEqual(["run-a"]);
     expect(b.messages.filter((m) => m.type === "event").map((m) => m.data.id)).toEqual(["run-b"]);
+    a.ws.close();
+    b.ws.close();
+  });
+
+  test("a runner's batch of decisions reaches each owner as one message per decision of theirs", async () => {
+    const a = await ready(alice.accessToken, "strategies");
+    const b = await ready(bob.accessToken, "strategies");
+    const notice = (userId: number, strategyId: number) => ({
+      userId,
+      strategyId,
+      candleOpenTime: 1_700_000_000_000,
+      action: "none",
+      message: "no signal",
+    });
+    await env.cluster.broker.broadcast("strategy.decisions", {
+      decisions: [notice(alice.id, 1), notice(bob.id, 2), notice(alice.id, 3), { userId: "x" }],
+    });
+    await waitFor(
+      () =>
+        a.messages.filter((m) => m.type === "event").length >= 2 &&
+        b.messages.some((m) => m.type === "event"),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const events = (c: { messages: any[] }) =>
+      c.messages.filter((m) => m.type === "event").map((m) => [m.channel, m.event, m.data.strategyId]);
+    expect(events(a)).toEqual([
+      ["strategies", "strategy.decision", 1],
+      ["strategies", "strategy.decision", 3],
+    ]);
+    expect(events(b)).toEqual([["strategies", "strategy.decision", 2]]);
     a.ws.close();
     b.ws.close();
   });

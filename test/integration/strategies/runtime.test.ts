@@ -67,8 +67,8 @@ const decided: { userId: number; strategyId: number; candleOpenTime: number; act
 const dashboard: ServiceSchema = {
   name: "decision-listener",
   events: {
-    "strategy.decision"(ctx: Context<(typeof decided)[number]>) {
-      decided.push(ctx.params);
+    "strategy.decisions"(ctx: Context<{ decisions: (typeof decided)[number][] }>) {
+      decided.push(...ctx.params.decisions);
     },
   },
 };
