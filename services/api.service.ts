@@ -58,6 +58,7 @@ import {
   readinessStatusCode,
   type ReadinessCache,
 } from "../src/runtime/health";
+import { healthProbeOf, probeMethodRefusal } from "../src/runtime/probe-views";
 import { loadSecrets } from "../src/runtime/secrets";
 import { NOTICES_PER_EVENT } from "../src/adapters/strategies/decisions";
 import type { AuraContext } from "../mixins/auth-guard.mixin";
@@ -236,14 +237,6 @@ type Self = Service<ApiSettings> & ApiVars & ApiMethods;
 function requestIdOf(req: IncomingMessage): string {
   const given = req.headers["x-request-id"];
   return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
-}
-
-/** Which health probe a request asks for, by its path alone (a query string is ignored). */
-function healthProbeOf(req: IncomingMessage): "live" | "ready" | undefined {
-  const url = req.url ?? "";
-  const q = url.indexOf("?");
-  const p = q < 0 ? url : url.slice(0, q);
-  return p === "/health/live" ? "live" : p === "/health/ready" ? "ready" : undefined;
 }
 
 function aliasesFor(routes: RouteSpec[]): Record<string, string> {
@@ -557,7 +550,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
      * service or restart it. A probe costs no action call and waits for nothing but readiness.
      */
     httpHandler(this: Self, req: Req, res: ServerResponse, next?: (err?: unknown) => void) {
-      const probe = healthProbeOf(req);
+      const probe = healthProbeOf(req.url);
       if (probe) return this.serveHealth(req, res, probe);
       return (ApiGateway.methods!.httpHandler as (this: Self, ...a: unknown[]) => Promise<void>).call(
         this,
@@ -571,11 +564,10 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars, Self> = {
       req.$requestId = requestIdOf(req);
       securityHeaders(req, res, () => undefined);
       try {
-        if (req.method !== "GET" && req.method !== "HEAD") {
+        const refusal = probeMethodRefusal(req.method);
+        if (refusal) {
           res.setHeader("Allow", "GET, HEAD");
-          return this.sendJson(req, res, 405, {
-            error: { code: "METHOD_NOT_ALLOWED", message: "Health probes answer GET and HEAD." },
-          });
+          return this.sendJson(req, res, 405, refusal);
         }
         if (probe === "live") {
           const full = await this.mayReadHealthDetails(req);

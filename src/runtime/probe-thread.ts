@@ -37,7 +37,7 @@ export interface ProbeWorkerData {
 export interface ProbeThread {
   /** the port the probes answer on (the one asked for, or the one the system chose for 0) */
   readonly port: number;
-  /** Sends a snapshot now (a stop is visible at once rather than at the next heartbeat). */
+  /** Sends a snapshot now rather than at the next heartbeat. */
   publish(): void;
   close(): Promise<void>;
 }

@@ -14,6 +14,21 @@ export interface HealthReport {
   services: Record<string, ComponentHealth>;
 }
 
+/** Which health probe a request path asks for (a query string is ignored). */
+export function healthProbeOf(url: string | undefined): "live" | "ready" | undefined {
+  const u = url ?? "";
+  const q = u.indexOf("?");
+  const p = q < 0 ? u : u.slice(0, q);
+  return p === "/health/live" ? "live" : p === "/health/ready" ? "ready" : undefined;
+}
+
+/** Probes are read-only: any other method gets 405 with this body and `Allow: GET, HEAD`. */
+export function probeMethodRefusal(method: string | undefined): object | undefined {
+  return method === "GET" || method === "HEAD"
+    ? undefined
+    : { error: { code: "METHOD_NOT_ALLOWED", message: "Health probes answer GET and HEAD." } };
+}
+
 /** HTTP status for a readiness report: degraded still serves traffic; anything else is 503. */
 export function readinessStatusCode(r: HealthReport): number {
   return r.status === "ok" || r.status === "degraded" ? 200 : 503;

@@ -4,7 +4,13 @@
 import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 import { clientIp } from "../gateway/client-ip";
-import { isLoopbackAddress, publicReadiness, readinessStatusCode } from "./probe-views";
+import {
+  healthProbeOf,
+  isLoopbackAddress,
+  probeMethodRefusal,
+  publicReadiness,
+  readinessStatusCode,
+} from "./probe-views";
 import type { ProbeSnapshot, ProbeWorkerData } from "./probe-thread";
 
 const cfg = workerData as ProbeWorkerData;
@@ -23,20 +29,16 @@ function send(res: http.ServerResponse, status: number, body: unknown) {
 }
 
 const server = http.createServer((req, res) => {
-  const url = req.url ?? "";
-  const q = url.indexOf("?");
-  const p = q < 0 ? url : url.slice(0, q);
-  if (p !== "/health/live" && p !== "/health/ready")
-    return send(res, 404, { error: { code: "NOT_FOUND", message: "Not found." } });
-  if (req.method !== "GET" && req.method !== "HEAD") {
+  const p = healthProbeOf(req.url);
+  if (!p) return send(res, 404, { error: { code: "NOT_FOUND", message: "Not found." } });
+  const refusal = probeMethodRefusal(req.method);
+  if (refusal) {
     res.setHeader("Allow", "GET, HEAD");
-    return send(res, 405, {
-      error: { code: "METHOD_NOT_ALLOWED", message: "Health probes answer GET and HEAD." },
-    });
+    return send(res, 405, refusal);
   }
   const full = isLoopbackAddress(clientIp(req, cfg.trustProxyHops));
   const silentMs = last ? Date.now() - last.at : Infinity;
-  if (p === "/health/live") {
+  if (p === "live") {
     if (!last || silentMs > cfg.liveSilenceMs)
       return send(
         res,

@@ -183,6 +183,14 @@ describe("health endpoints", () => {
       ]);
   });
 
+  test("probes answer GET only (405 otherwise), whatever the query string", async () => {
+    expect((await get("/health/live?x=1", outside)).status).toBe(200);
+    const post = await fetch(base + "/health/ready", { method: "POST", headers: outside });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    expect(((await post.json()) as any).error.code).toBe("METHOD_NOT_ALLOWED");
+  });
+
   test("loopback and admins get the full report", async () => {
     const local = await get("/health/ready");
     expect(local.body).toMatchObject({ status: "ok", nodeId: expect.any(String) });

@@ -41,8 +41,12 @@ afterAll(async () => {
  * GET from another process, synchronously: the call blocks this thread, so only the probe
  * thread can answer it.
  */
-function getFromOutside(path: string, headers: Record<string, string> = {}): { status: number; body: any } {
-  const script = `fetch(${JSON.stringify(`http://127.0.0.1:${probes.port}${path}`)}, { headers: ${JSON.stringify(
+function getFromOutside(
+  path: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): { status: number; body: any } {
+  const script = `fetch(${JSON.stringify(`http://127.0.0.1:${probes.port}${path}`)}, { method: "${method}", headers: ${JSON.stringify(
     headers,
   )} }).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.json() })))`;
   const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20_000 });
@@ -67,6 +71,12 @@ test("loopback callers get the main loop's report; others the status and up/down
     body: { status: "ok" },
   });
   expect(getFromOutside("/health/other").status).toBe(404);
+  // a query string does not change the probe; other methods are refused
+  expect(getFromOutside("/health/ready?full=1").status).toBe(200);
+  expect(getFromOutside("/health/ready", {}, "POST")).toMatchObject({
+    status: 405,
+    body: { error: { code: "METHOD_NOT_ALLOWED" } },
+  });
 });
 
 test("a database outage the main loop saw is reported as not ready, without its details outside", async () => {
