@@ -42,29 +42,81 @@ const SECRET_KEYS = new Set(
 export const REDACTED = "[REDACTED]";
 
 const JWT_RE = /eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g;
+const JWT_TEST = new RegExp(JWT_RE.source);
+const MAX_DEPTH = 8;
+
+const hasJwt = (s: string) => s.includes("eyJ") && JWT_TEST.test(s);
+/** Verdicts on key names seen so far: log records repeat a few names over and over. */
+const keyVerdicts = new Map<string, boolean>();
+const MAX_KEY_VERDICTS = 4096;
+function isSecretKey(k: string): boolean {
+  let v = keyVerdicts.get(k);
+  if (v === undefined) {
+    v = SECRET_KEYS.has(k.toLowerCase());
+    // a caller logging ever-new key names must not grow this without bound
+    if (keyVerdicts.size < MAX_KEY_VERDICTS) keyVerdicts.set(k, v);
+  }
+  return v;
+}
+
+/**
+ * Whether redact() would change anything in `value`: a secret-named key, a JWT-looking string,
+ * an Error or Buffer to flatten, a cycle or a nesting past the depth limit. Most log records
+ * (a strategy's decision line, say) have none, and are then written as they are instead of
+ * copied: a runner logs hundreds of lines per candle.
+ */
+function needsRedaction(value: unknown, depth: number, path: object[]): boolean {
+  if (typeof value === "string") return hasJwt(value);
+  if (value === null || typeof value !== "object") return false;
+  if (depth > MAX_DEPTH || path.includes(value)) return true;
+  if (value instanceof Error || Buffer.isBuffer(value)) return true;
+  path.push(value);
+  try {
+    if (Array.isArray(value)) {
+      for (const v of value) if (needsRedaction(v, depth + 1, path)) return true;
+      return false;
+    }
+    for (const k of Object.keys(value)) {
+      if (isSecretKey(k) || needsRedaction((value as Record<string, unknown>)[k], depth + 1, path))
+        return true;
+    }
+    return false;
+  } finally {
+    path.pop();
+  }
+}
+
+/**
+ * `value` with secret-named fields replaced and JWT-looking strings masked: the value itself
+ * when nothing needs to change, else a deep copy (errors flattened to plain objects).
+ */
+export function redact(value: unknown): unknown {
+  if (value === null || (typeof value !== "object" && typeof value !== "string")) return value;
+  return needsRedaction(value, 0, []) ? redactCopy(value) : value;
+}
 
 /** Deep copy of `value` with secret-named fields replaced and JWT-looking strings masked. */
-export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+export function redactCopy(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (typeof value === "string") return value.replace(JWT_RE, REDACTED);
   if (value === null || typeof value !== "object") return value;
-  if (depth > 8 || seen.has(value)) return "[…]";
+  if (depth > MAX_DEPTH || seen.has(value)) return "[…]";
   seen.add(value);
   if (value instanceof Error) {
     const out: Record<string, unknown> = {
       type: value.name,
-      message: redact(value.message, depth + 1, seen),
+      message: redactCopy(value.message, depth + 1, seen),
     };
     for (const [k, v] of Object.entries(value)) {
-      out[k] = SECRET_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1, seen);
+      out[k] = isSecretKey(k) ? REDACTED : redactCopy(v, depth + 1, seen);
     }
-    if (value.stack) out.stack = String(redact(value.stack, depth + 1, seen));
+    if (value.stack) out.stack = String(redactCopy(value.stack, depth + 1, seen));
     return out;
   }
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1, seen));
+  if (Array.isArray(value)) return value.map((v) => redactCopy(v, depth + 1, seen));
   if (Buffer.isBuffer(value)) return `[Buffer ${value.length}]`;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1, seen);
+    out[k] = isSecretKey(k) ? REDACTED : redactCopy(v, depth + 1, seen);
   }
   return out;
 }
@@ -104,7 +156,9 @@ export function pinoOptions(level: string): LoggerOptions {
       // Moleculer passes its arguments straight to pino; redact objects and strings here so a
       // caller that logs a params object or an error can never leak a secret.
       logMethod(this: HookLogger, inputArgs: unknown[], method: (...a: unknown[]) => void, levelNum: number) {
-        const args = inputArgs.map((a) => redact(a));
+        // an error record is also handed to the monitor, which stores it later: a copy, not the
+        // caller's object that may change meanwhile
+        const args = inputArgs.map((a) => (levelNum >= 50 ? redactCopy(a) : redact(a)));
         if (levelNum >= 50) {
           const bindings = typeof this.bindings === "function" ? this.bindings() : {};
           const msg = args

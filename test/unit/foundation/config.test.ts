@@ -115,6 +115,23 @@ describe("moleculer.config", () => {
     expect(out).toContain("a@b.c");
     expect(out).not.toMatch(/hunter2|S3CR3T|eyJhbGci/);
   });
+
+  test("redaction copies only what it changes, and still masks secrets in arrays, errors and cycles", () => {
+    const { redact } = require("../../../src/runtime/logging");
+    // a record with nothing to hide is logged as it is (a runner writes hundreds per candle)
+    const clean = { instanceId: 7, indicators: { fast: 1.5, slow: null }, actions: ["entry"], reason: "x" };
+    expect(redact(clean)).toBe(clean);
+    const err = Object.assign(new Error("boom"), { apiKey: "K3Y" });
+    const loop: Record<string, unknown> = { list: [{ Token: "T0K" }], err };
+    loop.self = loop;
+    const out = redact(loop) as Record<string, unknown>;
+    expect(out).not.toBe(loop);
+    expect(JSON.stringify(out)).not.toMatch(/T0K|K3Y/);
+    expect(out.self).toBe("[…]");
+    expect(out.err).toMatchObject({ type: "Error", message: "boom", apiKey: "[REDACTED]" });
+    // the caller's object is left as it was
+    expect((loop.list as { Token: string }[])[0].Token).toBe("T0K");
+  });
 });
 
 /** The variable names in the first column of the README's table under "## Configuration". */
