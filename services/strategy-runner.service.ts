@@ -36,6 +36,7 @@ import { getDatabase } from "../src/adapters/storage/database";
 import { MARKET_EVENTS, seriesKey, type CandleClosedEvent } from "../src/core/market/events";
 import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 import { livePeers } from "../src/core/cluster/peers";
+import type { ComponentHealth } from "../src/runtime/health";
 
 export interface StrategyRunnerSettings {
   /** STRATEGY_LEASE_TTL_MS: a lease lasts this long unless renewed (every third of it) */
@@ -154,6 +155,7 @@ interface RunnerMethods {
   onFinished(slot: Slot, actor: StrategyActor): Promise<void>;
   announce(ev: StrategyChangedEvent): void;
   route(ev: CandleClosedEvent): void;
+  health(): ComponentHealth;
 }
 
 type Self = Service<StrategyRunnerSettings> & RunnerVars & RunnerMethods;
@@ -255,6 +257,16 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
   },
 
   methods: {
+    /** The actors held here, counted by state: their own services stay out of the health report. */
+    health(this: Self): ComponentHealth {
+      const actors: Partial<Record<string, number>> = {};
+      for (const slot of this.slots.values()) {
+        const st = slot.current.state;
+        actors[st] = (actors[st] ?? 0) + 1;
+      }
+      return { status: "up", details: { instances: this.slots.size, actors, halted: this.halted } };
+    },
+
     route(this: Self, ev: CandleClosedEvent) {
       this.candles.invalidate(ev.symbol, ev.interval);
       const set = this.bySeries.get(seriesKey(ev.symbol, ev.interval));

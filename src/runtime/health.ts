@@ -1,6 +1,10 @@
 // Liveness and readiness of one AURA process. Ready means: migrations ran, the broker started
 // every local service, and the database, cache and transporter answer. A service can add its own
-// view by defining a `health()` method returning { status, details }.
+// view by defining a `health()` method returning { status, details }. A service whose state is
+// already part of another's view defines a `healthReportedBy()` method naming that service and is
+// left out of the list: a runner's strategy actors are hundreds of services per process, which its
+// own health() summarises, and listing each would rebuild and copy hundreds of entries for every
+// snapshot the probe thread gets.
 // Probes are answered cheaply and say little: the readiness report is computed at most about once
 // a second however many probes arrive, and callers other than loopback (or, on the gateway, an
 // admin) get only the overall status and each infrastructure component's up/down — no node id,
@@ -46,7 +50,10 @@ interface PingableCacher {
 }
 
 /** A service that reports its own health (see the top of this file). */
-type ServiceWithHealth = Service & { health?: () => ComponentHealth | Promise<ComponentHealth> };
+type ServiceWithHealth = Service & {
+  health?: () => ComponentHealth | Promise<ComponentHealth>;
+  healthReportedBy?: () => string;
+};
 
 async function checkCache(broker: ServiceBroker): Promise<ComponentHealth> {
   const cacher = broker.cacher;
@@ -76,7 +83,7 @@ async function checkServices(broker: ServiceBroker): Promise<Record<string, Comp
   const out: Record<string, ComponentHealth> = {};
   for (const svc of broker.services as ServiceWithHealth[]) {
     const name = svc.fullName ?? svc.name;
-    if (name.startsWith("$")) continue;
+    if (name.startsWith("$") || typeof svc.healthReportedBy === "function") continue;
     if (typeof svc.health === "function") {
       try {
         out[name] = await withTimeout(Promise.resolve(svc.health()), 2000, name);

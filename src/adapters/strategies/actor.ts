@@ -392,16 +392,27 @@ const MAX_QUEUE = 1000;
 /** An accepted order not yet seen in the positions table counts for this many intervals. */
 const PENDING_INTERVALS = 3;
 
+/**
+ * The strategy's view of a market candle. A runner hands the same event object to every actor of
+ * the series, so the conversion is made once per candle and shared (frozen: no strategy can
+ * change what another one sees).
+ */
+const converted = new WeakMap<MarketCandle, Candle>();
 function toCandle(c: MarketCandle): Candle {
-  return {
-    openTime: c.openTime,
-    closeTime: c.closeTime,
-    open: Number(c.open),
-    high: Number(c.high),
-    low: Number(c.low),
-    close: Number(c.close),
-    volume: Number(c.volume),
-  };
+  let out = converted.get(c);
+  if (!out) {
+    out = Object.freeze({
+      openTime: c.openTime,
+      closeTime: c.closeTime,
+      open: Number(c.open),
+      high: Number(c.high),
+      low: Number(c.low),
+      close: Number(c.close),
+      volume: Number(c.volume),
+    });
+    converted.set(c, out);
+  }
+  return out;
 }
 
 /** Open time of the candle containing `t`. Binance's weekly candles open on Monday, not on the epoch's Thursday. */
@@ -416,6 +427,8 @@ export class StrategyActor {
   state: ActorState = "starting";
   info?: InstanceInfo;
   private strategy?: BaseStrategy;
+  /** the indicator values the strategy exposes, as read by indicators() */
+  private readable?: string[];
   private readonly live: LiveState = { seen: 0 };
   private iv = 0;
   /** open time of the last candle decided, or fed during warm-up */
@@ -478,6 +491,7 @@ export class StrategyActor {
         return;
       }
       this.strategy = this.build(info);
+      this.readable = undefined;
       this.state = "warming";
       await this.readPosition(undefined);
       await this.warmUp(info);
@@ -741,17 +755,15 @@ export class StrategyActor {
   /** The strategy's indicator values now, by name (outputs of multi-output ones as name.output). */
   private indicators(): Record<string, number | null> | undefined {
     const s = this.strategy;
-    if (s instanceof DeclarativeStrategy) {
-      const out: Record<string, number | null> = {};
-      for (const name of s.computedIndicators) {
-        const spec = indicatorSpec(s.definition.indicators[name].type);
-        const outputs = spec?.outputs;
-        if (!outputs) out[name] = s.read(name) ?? null;
-        else for (const o of outputs) out[`${name}.${o}`] = s.read(`${name}.${o}`) ?? null;
-      }
-      return out;
-    }
-    return undefined;
+    if (!(s instanceof DeclarativeStrategy)) return undefined;
+    // which values a definition has never changes: listed once, read on every candle
+    this.readable ??= s.computedIndicators.flatMap((name) => {
+      const outputs = indicatorSpec(s.definition.indicators[name].type)?.outputs;
+      return outputs ? outputs.map((o) => `${name}.${o}`) : [name];
+    });
+    const out: Record<string, number | null> = {};
+    for (const key of this.readable) out[key] = s.read(key) ?? null;
+    return out;
   }
 
   /** The rules of a compiled definition whose signals fired on this candle. */
@@ -1108,6 +1120,10 @@ export function actorSchema(handle: ActorHandle): ServiceSchema {
   return {
     name: handle.name,
     mixins: [AuthGuardMixin],
+    methods: {
+      // the runner's health() counts its actors by state (src/runtime/health.ts)
+      healthReportedBy: () => "strategy-runner",
+    },
     actions: {
       /** state, last candle, indicator values, position, lease, version, warm-up progress */
       status: guarded({

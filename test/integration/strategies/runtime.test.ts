@@ -11,6 +11,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
 import { loadCandles } from "../../../src/adapters/backtest/candles";
 import { getDatabase } from "../../../src/adapters/storage/database";
+import { readiness } from "../../../src/runtime/health";
 import { runBacktest } from "../../../src/core/backtest";
 import type { SubmitCommand, SubmitResult } from "../../../src/core/execution/types";
 import type { Candle } from "../../../src/core/model/candle";
@@ -311,6 +312,19 @@ test("the runner claims an active instance, warms it up, and its intents equal t
   expect(Number(orders.n)).toBe(submits.filter((c) => c.instanceId === ema).length);
   const logs: any[] = await cluster.broker.call(`strategy.${ema}.logs`, { limit: 5 }, AS_REPL);
   expect(logs).toHaveLength(5);
+});
+
+test("the process's readiness report counts the runner's actors instead of listing each", async () => {
+  await waitFor("the actor to run", () => running(ema));
+  const report = await readiness(cluster.broker);
+  // hundreds of actors per runner: each listed would be rebuilt and copied on every probe snapshot
+  expect(Object.keys(report.services).filter((n) => n.startsWith("strategy."))).toEqual([]);
+  expect(report.services["strategy-runner"]).toMatchObject({
+    status: "up",
+    details: { instances: 1, actors: { running: 1 }, halted: false },
+  });
+  // the actor itself still answers as a service
+  expect(cluster.broker.getLocalService(`strategy.${ema}`)).toBeTruthy();
 });
 
 test("a strategy that throws on every candle ends in status error while another instance keeps deciding on time", async () => {
