@@ -22,6 +22,7 @@ export function allMigrations(): Migration[] {
     require("./migrations/0003_live_trading").migration,
     require("./migrations/0004_history").migration,
     require("./migrations/0005_sim_state").migration,
+    require("./migrations/0006_decision_log_writes").migration,
   ];
 }
 
