@@ -242,6 +242,48 @@ async function spawnNode(
   return { id, child, health, exit: new Promise((r) => child.on("exit", () => r())) };
 }
 
+/** Fields 3 onwards of /proc/<pid>/stat (the command name in field 2 may hold spaces). */
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** User plus system CPU time of a process so far, in ms (Linux; clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const f = statFields(pid);
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * CPU time of the PostgreSQL server on this machine so far, in ms (Linux; 0 when the server is
+ * elsewhere): its live processes, plus what its postmaster collected from backends that have
+ * exited (a closed connection's backend is gone from /proc, its time is not).
+ */
+function postgresCpuMs(): number {
+  let sum = 0;
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
+      const f = statFields(Number(pid));
+      sum += (Number(f[11]) + Number(f[12])) * 10;
+      // the postmaster (its parent is not postgres): children's time it has waited for
+      if (!isPostgres(Number(f[1]))) sum += (Number(f[13]) + Number(f[14])) * 10;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return sum;
+}
+
+function isPostgres(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
+  } catch {
+    return false;
+  }
+}
+
 const isReady = async (p: Proc) => (await fetch(`http://127.0.0.1:${p.health}/health/ready`)).status === 200;
 
 async function main(): Promise<void> {
@@ -342,10 +384,16 @@ async function main(): Promise<void> {
     const tRunning = Date.now();
 
     const live = candlesFrom(START, CANDLES + 1);
+    // the rows written since a candle was sent are found through the primary key: a scan of the
+    // whole log on every poll would itself load the database the runners are waiting for
+    const newestId = async () =>
+      Number((await q<{ id: string | null }>(`SELECT max(id) AS id FROM strategy_decisions`))[0].id ?? 0);
+    let since = 0;
     const decided = async (c: MarketCandle) => {
       const [r] = await q<{ n: string }>(
-        `SELECT count(*) AS n FROM strategy_decisions WHERE kind = 'decision' AND candle_open_time = $1`,
-        [c.openTime],
+        `SELECT count(*) AS n FROM strategy_decisions
+          WHERE id > $2 AND kind = 'decision' AND candle_open_time = $1`,
+        [c.openTime, since],
       );
       return Number(r.n) === N;
     };
@@ -377,21 +425,29 @@ async function main(): Promise<void> {
     });
     // broadcast → last decision recorded and logged, per candle
     const sentAt = new Map<number, number>();
+    // CPU the runners spend over the fan-out phase (user + system, from /proc), per candle: less
+    // at the mercy of scheduling on a shared machine than the latencies
+    const cpuBefore = runners.map((r) => processCpuMs(r.child.pid!));
+    const pgBefore = postgresCpuMs();
     /** broadcast → the last decision row written (the database clock, inside the recording statement) */
     const written: number[] = [];
     for (const c of live.slice(1)) {
       await new Promise((r) => setTimeout(r, 200));
+      since = await newestId();
       const sent = Date.now();
       sentAt.set(c.openTime, sent);
       await helper.broadcast("market.candle.closed", { symbol: "BTCUSDT", interval: "1h", candle: c });
       await until(`candle ${new Date(c.openTime).toISOString()} decided`, () => decided(c), 60_000, 25);
       const [w] = await q<{ ms: number }>(
         `SELECT max(extract(epoch FROM time) * 1000) AS ms FROM strategy_decisions
-          WHERE kind = 'decision' AND candle_open_time = $1`,
-        [c.openTime],
+          WHERE id > $2 AND kind = 'decision' AND candle_open_time = $1`,
+        [c.openTime, since],
       );
       written.push(Number(w.ms) - sent);
     }
+    const cpuPerCandle =
+      runners.reduce((sum, r, i) => sum + processCpuMs(r.child.pid!) - cpuBefore[i], 0) / sentAt.size;
+    const pgPerCandle = (postgresCpuMs() - pgBefore) / sentAt.size;
     await new Promise((r) => setTimeout(r, 500));
     const logged = decisionTimes(runners);
     const lastLatency: number[] = [];
@@ -428,6 +484,8 @@ async function main(): Promise<void> {
       note: "broadcast → the last of 1,000 decisions recorded and logged, vs 1,000 decide() calls in one loop",
       perDecisionP50: pct(all, 50),
       lastRowWrittenP50: pct(written, 50),
+      runnersCpuMsPerCandle: Math.round(cpuPerCandle * 10) / 10,
+      postgresCpuMsPerCandle: Math.round(pgPerCandle * 10) / 10,
     });
     emit(env, "strategy-fanout-p99", pct(lastLatency, 99), pct(ceiling, 99), "ms", {
       perDecisionP99: pct(all, 99),
