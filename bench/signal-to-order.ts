@@ -483,6 +483,8 @@ async function main(): Promise<void> {
       pings: r.rtt.length,
       breakdown,
       venueReadsInPretrade: reads,
+      // price and balances per timed entry: concurrent entries share one price request
+      venueReadsPerEntry: r3(r.venueReads.length / Math.max(1, r.samples.length)),
       dbRoundTrip: dbRtt,
     };
     const label = n === 1 ? "1 instance" : `${n} instances`;
@@ -498,7 +500,9 @@ async function main(): Promise<void> {
         STAGES.map((k) => `  ${k.padEnd(9)} p50 ${breakdown[k].p50} ms, p99 ${breakdown[k].p99} ms`).join(
           "\n",
         ) +
-        `\n  (in pretrade: each venue read, price or balances, p50 ${reads.p50} ms, p99 ${reads.p99} ms)\n`,
+        `\n  (in pretrade: each venue read, price or balances, p50 ${reads.p50} ms, p99 ${reads.p99} ms; ${r3(
+          r.venueReads.length / Math.max(1, r.samples.length),
+        )} reads per entry)\n`,
     );
   };
 

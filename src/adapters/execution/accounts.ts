@@ -53,6 +53,8 @@ export class VenueAccounts {
   /** per venue address: request weight is counted per IP, so a 429 there stops every key */
   private readonly venuePause = new Map<string, number>();
   private readonly venueOf = new Map<number, string>();
+  /** price requests in flight, per venue address and symbol */
+  private readonly pricing = new Map<string, Promise<string>>();
   private readonly now: () => number;
 
   constructor(private readonly o: AccountsOptions) {
@@ -111,6 +113,29 @@ export class VenueAccounts {
         onOrderSent: this.o.onOrderSent,
       }),
     };
+  }
+
+  /**
+   * The venue's last price of a symbol, asked through this account. An ask made while another
+   * for the same venue and symbol is in flight shares its answer: when a candle closes, every
+   * instance entering on it needs the same reference price at the same moment, and a hundred
+   * identical requests would cost the venue's per-IP weight and everyone's time for nothing.
+   * A shared request that fails is asked again by each sharer through its own account, so one
+   * key's pause or refusal never becomes another's.
+   */
+  price(acc: TradingAccount, symbol: string): Promise<string> {
+    const venue = this.venueOf.get(acc.keyId);
+    if (venue === undefined) return acc.client.price(symbol);
+    const key = `${venue} ${symbol}`;
+    const inFlight = this.pricing.get(key);
+    if (inFlight) return inFlight.catch(() => acc.client.price(symbol));
+    const asked = acc.client.price(symbol);
+    this.pricing.set(key, asked);
+    const done = () => {
+      if (this.pricing.get(key) === asked) this.pricing.delete(key);
+    };
+    asked.then(done, done);
+    return asked;
   }
 
   private brake(keyId: number): Brakes {

@@ -268,7 +268,7 @@ export class Executor {
       });
     const { flags, halted, openPositions, exposure } = ctx;
     const [price, account] = await Promise.all([
-      this.venue(acc, () => acc.client.price(cmd.symbol)),
+      this.venue(acc, () => this.o.accounts.price(acc, cmd.symbol)),
       this.venue(acc, () => acc.client.account()),
     ]);
     const ref = Decimal.parse(price);
@@ -1132,7 +1132,7 @@ export class Executor {
     let total = ZERO;
     for (const p of still) total = total.add(d(p.qty).sub((await this.legSales(p, spec)).qty));
     const [price, account] = await Promise.all([
-      this.venue(acc, () => acc.client.price(cmd.symbol)),
+      this.venue(acc, () => this.o.accounts.price(acc, cmd.symbol)),
       this.venue(acc, () => acc.client.account()),
     ]);
     const base = account.balances.get(spec.baseAsset) ?? { free: "0", locked: "0" };

@@ -112,6 +112,7 @@ function executor(): Executor {
     blockedFor: () => 0,
     outcome: () => {},
     pause: () => {},
+    price: (a: TradingAccount, symbol: string) => a.client.price(symbol),
   } as unknown as VenueAccounts;
   const quiet = { info() {}, warn() {}, error() {}, fatal() {} };
   return new Executor({

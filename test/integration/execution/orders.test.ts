@@ -2,6 +2,8 @@
 // protected by an OCO on the venue at once; a repeated intent sends nothing; a signal exit
 // cancels the OCO and sells; an OCO leg that fires closes the position once with its reason;
 // denials and stale commands never reach the venue.
+import type { IncomingMessage, Server } from "node:http";
+import type { VenueAccounts } from "../../../src/adapters/execution/accounts";
 import { startServices, type TestCluster } from "../../support/broker";
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 import { admin, signed } from "../../contract/helpers";
@@ -198,6 +200,39 @@ test("an entry on a key that cannot trade is denied as key_unusable, recorded, n
     [intent],
   );
   expect(rows).toEqual([{ state: "DENIED", deny_reason: "key_unusable" }]);
+});
+
+test("instances entering at once ask the venue for the price once; a paused key's refusal is not shared", async () => {
+  const accounts = (cluster.broker.getLocalService("execution") as unknown as { accounts: VenueAccounts })
+    .accounts;
+  const server = (cluster.broker.getLocalService("exchange-sim") as unknown as { sim: { server: Server } })
+    .sim.server;
+  let asked = 0;
+  const count = (req: IncomingMessage) => {
+    if (req.url?.startsWith("/api/v3/ticker/price")) asked++;
+  };
+  server.prependListener("request", count);
+  try {
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => paperAccount(cluster.broker, db.sequelize)));
+    const [accA, accB, accC] = await Promise.all([a, b, c].map((x) => accounts.get(x.keyId, x.userId)));
+    const prices = await Promise.all([accA, accB, accC].map((x) => accounts.price(x, "BTCUSDT")));
+    expect(asked).toBe(1);
+    expect(new Set(prices).size).toBe(1);
+    expect(Number(prices[0])).toBeGreaterThan(0);
+
+    // A is paused: its ask fails without a request; B, which joined it, asks through its own key
+    accounts.pause(accA.keyId, 60_000);
+    asked = 0;
+    const [fromA, fromB] = await Promise.allSettled([
+      accounts.price(accA, "BTCUSDT"),
+      accounts.price(accB, "BTCUSDT"),
+    ]);
+    expect(fromA.status).toBe("rejected");
+    expect(fromB).toEqual({ status: "fulfilled", value: prices[0] });
+    expect(asked).toBe(1);
+  } finally {
+    server.removeListener("request", count);
+  }
 });
 
 test("denials are recorded and never reach the venue; a stale command is refused without a record", async () => {
