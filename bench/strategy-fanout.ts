@@ -25,8 +25,12 @@ import { Client } from "pg";
 import { QueryTypes, type Sequelize } from "sequelize";
 import { bundledSeries } from "../src/adapters/klines/files";
 import { closeDatabase, openDatabase, setDatabase } from "../src/adapters/storage/database";
-import { candleFromRow, type MarketCandle, type RawKlineRow } from "../src/core/market/events";
-import type { Candle } from "../src/core/model/candle";
+import {
+  candleFromRow,
+  strategyCandle,
+  type MarketCandle,
+  type RawKlineRow,
+} from "../src/core/market/events";
 import { compileStrategy, type BaseStrategy } from "../src/core/strategy";
 import { decide, type LiveState } from "../src/core/strategy/live";
 import { brokerConfig, loadServiceSchema } from "../src/runtime/runner";
@@ -68,15 +72,7 @@ const candlesFrom = (() => {
   };
 })();
 
-const toCandle = (c: MarketCandle): Candle => ({
-  openTime: c.openTime,
-  closeTime: c.closeTime,
-  open: Number(c.open),
-  high: Number(c.high),
-  low: Number(c.low),
-  close: Number(c.close),
-  volume: Number(c.volume),
-});
+const toCandle = strategyCandle;
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { QueryTypes, type Sequelize } from "sequelize";
 import { AuthGuardMixin, guarded } from "../../../mixins/auth-guard.mixin";
 import { intentId, type IntentAction } from "../../core/execution/ids";
 import type { SubmitCommand, SubmitResult } from "../../core/execution/types";
-import type { MarketCandle } from "../../core/market/events";
+import { strategyCandle, type MarketCandle } from "../../core/market/events";
 import { intervalMs as intervalMsOf } from "../../core/market/symbols";
 import type { Candle } from "../../core/model/candle";
 import { indicatorSpec } from "../../core/indicators/registry";
@@ -400,18 +400,7 @@ const PENDING_INTERVALS = 3;
 const converted = new WeakMap<MarketCandle, Candle>();
 function toCandle(c: MarketCandle): Candle {
   let out = converted.get(c);
-  if (!out) {
-    out = Object.freeze({
-      openTime: c.openTime,
-      closeTime: c.closeTime,
-      open: Number(c.open),
-      high: Number(c.high),
-      low: Number(c.low),
-      close: Number(c.close),
-      volume: Number(c.volume),
-    });
-    converted.set(c, out);
-  }
+  if (!out) converted.set(c, (out = Object.freeze(strategyCandle(c))));
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The market-data contract: candle shape and event payloads, defined once. Publishers
 // (services/market-data.service.ts) and consumers (strategy actors, the dashboard gateway) import
 // these types so a field rename is a compile error on both sides.
+import type { Candle } from "../model/candle";
 
 /**
  * One candle as the exchange reports it. Prices and volumes are the exchange's exact decimal
@@ -90,6 +91,19 @@ export interface DataStaleEvent {
 
 export function seriesKey(symbol: string, interval: string): string {
   return `${symbol}:${interval}`;
+}
+
+/** A market candle as strategies see it: numbers where the exchange has decimal strings. */
+export function strategyCandle(c: MarketCandle): Candle {
+  return {
+    openTime: c.openTime,
+    closeTime: c.closeTime,
+    open: Number(c.open),
+    high: Number(c.high),
+    low: Number(c.low),
+    close: Number(c.close),
+    volume: Number(c.volume),
+  };
 }
 
 export function candleFromRow(row: RawKlineRow): MarketCandle {
