@@ -423,8 +423,20 @@ async function main(): Promise<void> {
     const sentAt = new Map<number, number>();
     // CPU the runners spend over the fan-out phase (user + system, from /proc), per candle: less
     // at the mercy of scheduling on a shared machine than the latencies
-    const cpuBefore = runners.map((r) => processCpuMs(r.child.pid!));
+    const runnersCpu = () => runners.reduce((sum, r) => sum + processCpuMs(r.child.pid!), 0);
+    // what the runners and the database spend with no candle at all (lease renewals, heartbeats,
+    // health snapshots), per ms, to tell the candles' own cost apart
+    const IDLE_MS = 3000;
+    const idle0 = { runners: runnersCpu(), pg: postgresCpuMs(), at: Date.now() };
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idleSpan = Date.now() - idle0.at;
+    const idleRate = {
+      runners: (runnersCpu() - idle0.runners) / idleSpan,
+      pg: (postgresCpuMs() - idle0.pg) / idleSpan,
+    };
+    const cpuBefore = runnersCpu();
     const pgBefore = postgresCpuMs();
+    const phaseStart = Date.now();
     /** broadcast → the last decision row written (the database clock, inside the recording statement) */
     const written: number[] = [];
     for (const c of live.slice(1)) {
@@ -441,9 +453,13 @@ async function main(): Promise<void> {
       );
       written.push(Number(w.ms) - sent);
     }
-    const cpuPerCandle =
-      runners.reduce((sum, r, i) => sum + processCpuMs(r.child.pid!) - cpuBefore[i], 0) / sentAt.size;
+    const phaseMs = Date.now() - phaseStart;
+    const cpuPerCandle = (runnersCpu() - cpuBefore) / sentAt.size;
     const pgPerCandle = (postgresCpuMs() - pgBefore) / sentAt.size;
+    const idlePerCandle = {
+      runners: (idleRate.runners * phaseMs) / sentAt.size,
+      pg: (idleRate.pg * phaseMs) / sentAt.size,
+    };
     await new Promise((r) => setTimeout(r, 500));
     const logged = decisionTimes(runners);
     const lastLatency: number[] = [];
@@ -482,6 +498,11 @@ async function main(): Promise<void> {
       lastRowWrittenP50: pct(written, 50),
       runnersCpuMsPerCandle: Math.round(cpuPerCandle * 10) / 10,
       postgresCpuMsPerCandle: Math.round(pgPerCandle * 10) / 10,
+      // of which the same span without candles would have cost
+      idleCpuMsPerCandle: {
+        runners: Math.round(idlePerCandle.runners * 10) / 10,
+        postgres: Math.round(idlePerCandle.pg * 10) / 10,
+      },
     });
     emit(env, "strategy-fanout-p99", pct(lastLatency, 99), pct(ceiling, 99), "ms", {
       perDecisionP99: pct(all, 99),

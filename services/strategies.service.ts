@@ -428,7 +428,7 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
             status_reason: null,
             close_on_stop: false,
             // a fresh start decides from the next closed candle, not where an old run left off
-            last_candle_time: null,
+            decision_floor_id: await this.store.decisionFloor(Number(row.id), t),
           };
         });
         if (!result) throw notFound();

@@ -13,6 +13,7 @@ import net from "node:net";
 import path from "node:path";
 import { ServiceBroker, type Context } from "moleculer";
 import { QueryTypes } from "sequelize";
+import { lastCandleSql } from "../../src/adapters/strategies/decisions";
 import type { SubmitCommand, SubmitResult } from "../../src/core/execution/types";
 import { createTestDatabase, type TestDatabase } from "../support/db";
 import { NATS_URL, requireServers } from "../support/servers";
@@ -170,7 +171,7 @@ async function allDecided(candle: number, ms = 20_000): Promise<void> {
     `every instance to decide ${new Date(candle).toISOString()}`,
     async () => {
       const [r] = await sql<{ n: string }>(
-        `SELECT count(*) AS n FROM strategies WHERE status = 'active' AND last_candle_time = $1`,
+        `SELECT count(*) AS n FROM strategies s WHERE status = 'active' AND ${lastCandleSql("s")} = $1`,
         [candle],
       );
       return Number(r.n) === INSTANCES;

@@ -28,7 +28,13 @@ import {
   type LiveState,
 } from "../../core/strategy/live";
 import { backoffDelay } from "../exchange/backoff";
-import type { DecisionFeed, DecisionLog, DecisionLogRow, StoredIntent } from "./decisions";
+import {
+  lastCandleSql,
+  type DecisionFeed,
+  type DecisionLog,
+  type DecisionLogRow,
+  type StoredIntent,
+} from "./decisions";
 
 /** Who may ask an actor for its status and log. */
 export const ACTOR_CALLERS = ["repl", "strategies", "api"];
@@ -314,7 +320,7 @@ export class InstanceLoader {
     try {
       const rows = await this.sequelize.query<InstanceRow>(
         `SELECT s.id, s.user_id, s.api_key_id, s.name, s.symbol, s.interval, s.mode, s.status, s.paused,
-                s.close_on_stop, s.last_candle_time, COALESCE(v.version, s.version) AS version,
+                s.close_on_stop, ${lastCandleSql("s")} AS last_candle_time, COALESCE(v.version, s.version) AS version,
                 COALESCE(v.definition, s.definition) AS definition
            FROM strategies s
            LEFT JOIN strategy_versions v

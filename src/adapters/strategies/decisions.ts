@@ -1,5 +1,5 @@
 // The decision log of strategy instances (strategy_decisions). A decision is written before
-// anything is sent to execution, together with the instance's last_candle_time, by a statement
+// anything is sent to execution, by a statement
 // that only writes while this node holds the instance's lease with the actor's fencing token and
 // the lease has not expired. The unique index on (strategy_id, candle_open_time) for decisions makes
 // "one decision per candle" hold across failovers: a successor that reaches a candle already
@@ -11,6 +11,18 @@
 import { QueryTypes, type Sequelize } from "sequelize";
 
 export type DecisionKind = "decision" | "lifecycle";
+
+/**
+ * SQL for the open time of the last candle an instance decided in its current run, for a
+ * strategies row aliased `s`: where a successor resumes, and what operators and the dashboard see
+ * as its last candle. A run begins at activation, which records the log's newest id then as the
+ * floor; the value comes from the one-decision-per-candle index rather than from an update of the
+ * strategy's row per decision.
+ */
+export function lastCandleSql(s: string): string {
+  return `(SELECT max(d.candle_open_time) FROM strategy_decisions d
+            WHERE d.strategy_id = ${s}.id AND d.kind = 'decision' AND d.id > ${s}.decision_floor_id)`;
+}
 
 /** One fenced entry: a candle's decision, or a lifecycle step that leads to an order (close on stop). */
 export interface DecisionEntry {
@@ -94,11 +106,6 @@ WITH input AS (
    ORDER BY i.n
   ON CONFLICT (strategy_id, candle_open_time) WHERE kind = 'decision' DO NOTHING
   RETURNING strategy_id, candle_open_time, kind
-), moved AS (
-  UPDATE strategies s SET last_candle_time = ins.candle_open_time
-    FROM ins
-   WHERE s.id = ins.strategy_id AND ins.kind = 'decision'
-     AND (s.last_candle_time IS NULL OR s.last_candle_time < ins.candle_open_time)
 )
 SELECT i.n, h.strategy_id IS NOT NULL AS held, ins.strategy_id IS NOT NULL AS inserted
   FROM input i
@@ -123,8 +130,8 @@ export class DecisionLog {
   ) {}
 
   /**
-   * Writes a decision (or a fenced lifecycle step) and, for a decision, moves the instance's
-   * last_candle_time to its candle. One actor must not have two records in flight: it awaits each.
+   * Writes a decision (or a fenced lifecycle step). One actor must not have two records in
+   * flight: it awaits each.
    */
   record(entry: DecisionEntry): Promise<RecordOutcome> {
     return new Promise<RecordOutcome>((resolve, reject) => {

@@ -9,6 +9,7 @@
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import type { StrategyDefinition } from "../../core/strategy";
 import { isUnstorableText, storableText } from "../../core/util/text";
+import { lastCandleSql } from "./decisions";
 
 export type StrategyStatus = "draft" | "active" | "stopping" | "stopped" | "error";
 export type StrategyMode = "paper" | "live";
@@ -76,7 +77,8 @@ export interface StatePatch {
   crash_count?: number;
   status_reason?: string | null;
   close_on_stop?: boolean;
-  last_candle_time?: number | null;
+  /** the decision log's newest id when the current run began (see lastCandleSql) */
+  decision_floor_id?: number;
 }
 
 const PATCHABLE: readonly (keyof StatePatch)[] = [
@@ -89,7 +91,7 @@ const PATCHABLE: readonly (keyof StatePatch)[] = [
   "crash_count",
   "status_reason",
   "close_on_stop",
-  "last_candle_time",
+  "decision_floor_id",
 ];
 
 /** What activation needs to know about a key, locked against deletion until the change commits. */
@@ -164,7 +166,7 @@ export function unstorableTextAt(value: unknown, pointer = ""): string | undefin
 export { storableText };
 
 const STATE_COLUMNS = `s.id, s.user_id, s.api_key_id, s.name, s.symbol, s.interval, s.mode, s.status, s.version,
-  s.paused, s.active_version, s.status_reason, s.activated_at, s.close_on_stop, s.last_candle_time, s.crash_count,
+  s.paused, s.active_version, s.status_reason, s.activated_at, s.close_on_stop, ${lastCandleSql("s")} AS last_candle_time, s.crash_count,
   s.created_at, s.updated_at,
   l.owner_node AS lease_owner_node, l.fencing_token AS lease_fencing_token, l.acquired_at AS lease_acquired_at,
   l.expires_at AS lease_expires_at, l.expires_at > now() AS lease_live`;
@@ -333,6 +335,16 @@ export class StrategyStore {
     });
   }
 
+  /** The decision log's newest id for an instance: a run activated now begins after it. */
+  async decisionFloor(id: number, t?: Transaction): Promise<number> {
+    const [row] = await this.select<{ id: string | null }>(
+      `SELECT max(id) AS id FROM strategy_decisions WHERE strategy_id = $1`,
+      [id],
+      t,
+    );
+    return Number(row?.id ?? 0);
+  }
+
   /** One of the caller's keys; within `t`, share-locked so it cannot be deleted before `t` commits. */
   async keyForTrading(
     keyId: number | string,
@@ -408,7 +420,7 @@ export class StrategyStore {
   async overview(limit: number): Promise<OverviewRow[]> {
     return this.select<OverviewRow>(
       `SELECT s.id, s.user_id, u.email, s.name, s.symbol, s.interval, s.status, s.paused, s.mode, s.api_key_id,
-              s.version, s.active_version, s.last_candle_time, s.status_reason, s.crash_count,
+              s.version, s.active_version, ${lastCandleSql("s")} AS last_candle_time, s.status_reason, s.crash_count,
               l.owner_node, l.fencing_token,
               round(extract(epoch FROM now() - l.acquired_at)) AS lease_age_sec,
               round(extract(epoch FROM l.expires_at - now())) AS lease_expires_in_sec

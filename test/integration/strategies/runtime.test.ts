@@ -12,6 +12,7 @@ import { QueryTypes } from "sequelize";
 import { loadCandles } from "../../../src/adapters/backtest/candles";
 import { getDatabase } from "../../../src/adapters/storage/database";
 import { readiness } from "../../../src/runtime/health";
+import { lastCandleSql } from "../../../src/adapters/strategies/decisions";
 import { runBacktest } from "../../../src/core/backtest";
 import type { SubmitCommand, SubmitResult } from "../../../src/core/execution/types";
 import type { Candle } from "../../../src/core/model/candle";
@@ -148,9 +149,10 @@ async function running(id: number): Promise<boolean> {
 }
 
 async function lastCandle(id: number): Promise<number | null> {
-  const [r] = await sql<{ t: string | null }>(`SELECT last_candle_time AS t FROM strategies WHERE id = $1`, [
-    id,
-  ]);
+  const [r] = await sql<{ t: string | null }>(
+    `SELECT ${lastCandleSql("s")} AS t FROM strategies s WHERE id = $1`,
+    [id],
+  );
   return r?.t == null ? null : Number(r.t);
 }
 

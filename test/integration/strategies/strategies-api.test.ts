@@ -484,10 +484,16 @@ describe("pause, resume, deactivate", () => {
 
     // the runner finishes the stop; what an old run left behind is reset by a new activation
     await q(
-      `UPDATE strategies SET status = 'stopped', crash_count = 3, last_candle_time = 1700000000000,
+      `UPDATE strategies SET status = 'stopped', crash_count = 3,
               status_reason = 'stopped by runner', paused = true WHERE id = $1`,
       [s.id],
     );
+    await q(
+      `INSERT INTO strategy_decisions (user_id, strategy_id, kind, candle_open_time, action, message)
+       SELECT user_id, id, 'decision', 1700000000000, 'none', 'the old run' FROM strategies WHERE id = $1`,
+      [s.id],
+    );
+    expect((await as(u).get(`/strategies/${s.id}`)).body).toMatchObject({ lastCandleTime: 1700000000000 });
     const stopped = await as(u).post(path("deactivate"));
     expect([stopped.status, stopped.body.error.code]).toEqual([409, "STRATEGY_NOT_ACTIVE"]);
     expect(stopped.body.error.message).toMatch(/already stopped/);

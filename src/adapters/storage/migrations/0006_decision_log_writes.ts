@@ -1,16 +1,37 @@
 // The decision log takes a row per active instance and candle, written in batches by every runner
-// the moment a candle closes, so what each row costs to insert is paid a thousand times at once.
-// Its user_id foreign key cost a lookup and a row lock on the owner's users row per decision (the
-// same row for every instance of one user), and protected nothing the strategy_id key does not:
-// a decision belongs to a strategy, strategies are removed with their user, and decisions with
-// their strategy. user_id stays as the owner scope the log is read by.
+// the moment a candle closes, so what each row costs to write is paid a thousand times at once.
+//
+// - Its user_id foreign key cost a lookup and a row lock on the owner's users row per decision
+//   (the same row for every instance of one user), and protected nothing the strategy_id key does
+//   not: a decision belongs to a strategy, strategies are removed with their user, and decisions
+//   with their strategy. user_id stays as the owner scope the log is read by.
+// - Each decision also moved strategies.last_candle_time: an update of the strategy's row (its
+//   definition included) per instance and candle, a fifth of the batch's cost in PostgreSQL. The
+//   log holds the same fact: the last candle of the current run is the newest decision written
+//   after the run began. Activation records where the log stood (decision_floor_id) instead of
+//   clearing last_candle_time, and readers derive the value (lastCandleSql in
+//   src/adapters/strategies/decisions.ts), through the one-decision-per-candle index.
 import type { Migration } from "../migrator";
 
 const UP = `
 ALTER TABLE strategy_decisions DROP CONSTRAINT IF EXISTS strategy_decisions_user_id_fkey;
+
+ALTER TABLE strategies ADD COLUMN decision_floor_id BIGINT NOT NULL DEFAULT 0;
+-- a run that never decided starts after everything logged; a run that did keeps its decisions, and
+-- decisions of older runs on later candles (a replayed venue clock) stay below the floor
+UPDATE strategies s SET decision_floor_id = COALESCE(
+  (SELECT max(d.id) FROM strategy_decisions d
+    WHERE d.strategy_id = s.id AND d.kind = 'decision'
+      AND (s.last_candle_time IS NULL OR d.candle_open_time > s.last_candle_time)), 0);
+ALTER TABLE strategies DROP COLUMN last_candle_time;
 `;
 
 const DOWN = `
+ALTER TABLE strategies ADD COLUMN last_candle_time BIGINT;
+UPDATE strategies s SET last_candle_time =
+  (SELECT max(d.candle_open_time) FROM strategy_decisions d
+    WHERE d.strategy_id = s.id AND d.kind = 'decision' AND d.id > s.decision_floor_id);
+ALTER TABLE strategies DROP COLUMN decision_floor_id;
 DELETE FROM strategy_decisions d WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = d.user_id);
 ALTER TABLE strategy_decisions
   ADD CONSTRAINT strategy_decisions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
