@@ -516,6 +516,8 @@ describe("pause, resume, deactivate", () => {
       statusReason: "crashed 5 times",
     });
     expect((await as(u).del(`/strategies/${s.id}`)).status).toBe(204);
+    // its decision log goes with it
+    expect(await q(`SELECT id FROM strategy_decisions WHERE strategy_id = $1`, [s.id])).toEqual([]);
   });
 });
 
