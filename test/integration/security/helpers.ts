@@ -161,13 +161,10 @@ export function fakeExchangeClient(behaviour: (apiKey: string) => FakeKeyBehavio
   };
 }
 
-export const randomApiKey = () =>
-  crypto
-    .randomBytes(48)
-    .toString("base64")
-    .replace(/[^A-Za-z0-9]/g, "")
-    .slice(0, 64)
-    .padEnd(64, "Z");
+// 64 alphanumeric characters, all random: keys padded to length (as they once were) often ended
+// in the same characters, and two users' keys then shared the masked "****ZZZZ" the IDOR test
+// uses to tell one user's key from another's
+export const randomApiKey = () => crypto.randomBytes(32).toString("hex");
 
 export interface FakeBinanceKey {
   secret: string;
