@@ -93,10 +93,12 @@ const series = (n: number) => Array.from({ length: n }, (_, i) => bundled("BTCUS
 test("one node streams a series; when it stops renewing, another takes over, back-fills, and the deposed one is fenced off", async () => {
   env = await start();
   const a = env.cluster;
-  const b = await node(env, "b");
   const r: any = await a.broker.call("market-data.subscribe", { ...SERIES, subscriber: "s" }, AS_STRATEGY);
   expect(r).toMatchObject({ subscribers: 1, live: true });
   expect(await lease(env)).toMatchObject({ owner: a.broker.nodeID, token: 1, live: true });
+  // B joins once A owns the stream: a B already running could win the first claim (a race the
+  // product allows; this test is about what happens after)
+  const b = await node(env, "b");
 
   env.sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 candles from the owner");
@@ -142,8 +144,9 @@ test("one node streams a series; when it stops renewing, another takes over, bac
 test("a stopping node hands its streams over at once, and stored subscriptions outlive every node that served them", async () => {
   env = await start();
   const a = env.cluster;
-  const b = await node(env, "b");
   await a.broker.call("market-data.subscribe", { ...SERIES, subscriber: "s" }, AS_STRATEGY);
+  expect(await lease(env)).toMatchObject({ owner: a.broker.nodeID, live: true });
+  const b = await node(env, "b");
   env.sim.clock.advance({ candles: 2 });
   await env.until(() => env!.closed().length === 2, "2 candles from A");
 
