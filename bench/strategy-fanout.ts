@@ -9,6 +9,8 @@
 //      (strategy_decisions.time, the database clock on this machine), p50/p99 over the candles,
 //      against the ceiling: the same 1,000 strategy objects deciding the same candles in one loop
 //      in one process (decide() only, no I/O).
+// Beside the latencies it reports the CPU per candle of the three runners and of the PostgreSQL
+// server (from /proc), and what both spend over the same span without candles.
 // Targets: fan-out p99 ≤ 50 ms and ≤ 3× the ceiling; ≤ 100 KB per idle actor; 1,000 deciding ≤ 5 s
 // after the runners start.
 // Run: node --expose-gc --import tsx bench/strategy-fanout.ts [candles]   (DATABASE_URL: a server for
@@ -72,8 +74,6 @@ const candlesFrom = (() => {
   };
 })();
 
-const toCandle = strategyCandle;
-
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
@@ -131,7 +131,7 @@ async function seed(sequelize: Sequelize): Promise<void> {
 
 /** Phase 1: 1,000 idle actors in this process, heap per actor against the bare strategy objects. */
 async function memoryPhase(): Promise<{ perActor: number; perStrategy: number }> {
-  const warm = candlesFrom(START - 200 * H, 200).map(toCandle);
+  const warm = candlesFrom(START - 200 * H, 200).map(strategyCandle);
   const before = gcHeap();
   let strategies: BaseStrategy[] | undefined = Array.from({ length: N }, (_, i) => {
     const s = compileStrategy(definition(i));
@@ -260,7 +260,7 @@ function postgresCpuMs(): number {
   for (const pid of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
+      if (!isPostgres(Number(pid))) continue;
       const f = statFields(Number(pid));
       sum += (Number(f[11]) + Number(f[12])) * 10;
       // the postmaster (its parent is not postgres): children's time it has waited for
@@ -474,7 +474,7 @@ async function main(): Promise<void> {
 
     // the ceiling: the same strategy objects deciding the same candles in one loop (a first pass
     // over fresh objects lets the JIT settle)
-    const warm = candlesFrom(START - 200 * H, 200).map(toCandle);
+    const warm = candlesFrom(START - 200 * H, 200).map(strategyCandle);
     const build = () =>
       Array.from({ length: N }, (_, i) => {
         const s = compileStrategy(definition(i));
@@ -484,7 +484,7 @@ async function main(): Promise<void> {
       });
     const pass = (objs: { s: BaseStrategy; state: LiveState }[]) =>
       live.map((mc) => {
-        const c = toCandle(mc);
+        const c = strategyCandle(mc);
         const t = process.hrtime.bigint();
         for (const o of objs) decide(o.s, o.state, c, { open: 0 }, H, false);
         return Number(process.hrtime.bigint() - t) / 1e6;

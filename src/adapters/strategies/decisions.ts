@@ -1,9 +1,9 @@
 // The decision log of strategy instances (strategy_decisions). A decision is written before
-// anything is sent to execution, by a statement
-// that only writes while this node holds the instance's lease with the actor's fencing token and
-// the lease has not expired. The unique index on (strategy_id, candle_open_time) for decisions makes
-// "one decision per candle" hold across failovers: a successor that reaches a candle already
-// decided learns so from the insert and skips it.
+// anything is sent to execution, by a statement that only writes while this node holds the
+// instance's lease with the actor's fencing token and the lease has not expired. The unique index
+// on (strategy_id, candle_open_time) for decisions makes "one decision per candle" hold across
+// failovers: a successor that reaches a candle already decided learns so from the insert and
+// skips it.
 //
 // Writes from the actors of one runner are gathered for one turn of the event loop and sent as one
 // statement: after a candle closes every actor of the series decides at once, and a round trip per
