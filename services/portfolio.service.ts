@@ -23,7 +23,7 @@ import {
   type Range,
 } from "../src/adapters/portfolio/performance";
 import { money, openPositionPnl, sum } from "../src/adapters/portfolio/pnl";
-import { PortfolioStore, type Mode } from "../src/adapters/portfolio/store";
+import { PortfolioStore, type KeyScope, type Mode, type WindowSums } from "../src/adapters/portfolio/store";
 import { Valuation, VALUE_ASSET, type AccountView } from "../src/adapters/portfolio/valuation";
 import { getDatabase } from "../src/adapters/storage/database";
 import { Decimal } from "../src/core/money/decimal";
@@ -76,6 +76,16 @@ type Self = Service<PortfolioSettings> & PortfolioVars & PortfolioMethods;
 const RANGES: Range[] = ["7d", "30d", "90d", "all"];
 const MODES: Mode[] = ["live", "paper"];
 const CACHE_PREFIX = "portfolio:v1";
+
+/** Window sums of several key scopes added up. */
+function sumWindows(parts: readonly WindowSums[]): Record<keyof WindowSums, Decimal> {
+  return {
+    today: sum(parts.map((p) => p.today)),
+    d7: sum(parts.map((p) => p.d7)),
+    d30: sum(parts.map((p) => p.d30)),
+    all: sum(parts.map((p) => p.all)),
+  };
+}
 
 const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, PortfolioVars, Self> = {
   name: "portfolio",
@@ -220,13 +230,31 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
 
     async computeSummary(this: Self, userId: number, mode: Mode | undefined) {
       const keys = await this.store.keys(userId, mode);
-      const modeKeyIds = mode ? await this.store.keyIdsOfMode(userId, mode) : undefined;
-      const [accounts, positions, realized, feeRows] = await Promise.all([
+      const paperKeyIds = mode === "live" ? [] : await this.store.keyIdsOfMode(userId, "paper");
+      const modeKeyIds =
+        mode === "paper"
+          ? paperKeyIds
+          : mode === "live"
+            ? await this.store.keyIdsOfMode(userId, "live")
+            : undefined;
+      // the windows ("today", "7 days") of each mode on its own clock: paper records carry the
+      // simulator's times, which replay a past market
+      const scopes: { scope: KeyScope; now: number }[] = [];
+      if (mode !== "live")
+        scopes.push({ scope: { only: paperKeyIds }, now: await this.valuation.nowOf("paper", keys, userId) });
+      if (mode !== "paper")
+        scopes.push({
+          scope: mode === "live" ? { only: modeKeyIds } : { except: paperKeyIds },
+          now: await this.valuation.nowOf("live", keys, userId),
+        });
+      const [accounts, positions, windowSums, feeRowsPerScope] = await Promise.all([
         Promise.all(keys.map((k) => this.valuation.account(k, userId))),
         this.store.openPositions(userId, modeKeyIds),
-        this.store.realized(userId, modeKeyIds),
-        this.store.fees(userId, modeKeyIds),
+        Promise.all(scopes.map((x) => this.store.realized(userId, x.scope, x.now))),
+        Promise.all(scopes.map((x) => this.store.fees(userId, x.scope, x.now))),
       ]);
+      const realized = sumWindows(windowSums);
+      const feeRows = feeRowsPerScope.flat();
       const byKey = new Map(keys.map((k) => [String(k.id), k]));
 
       // open positions at the price of their own venue
@@ -328,10 +356,10 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
         positions: positionViews,
         unrealizedPnl: money(unrealized),
         realizedPnl: {
-          today: money(Decimal.parse(realized.today)),
-          d7: money(Decimal.parse(realized.d7)),
-          d30: money(Decimal.parse(realized.d30)),
-          all: money(Decimal.parse(realized.all)),
+          today: money(realized.today),
+          d7: money(realized.d7),
+          d30: money(realized.d30),
+          all: money(realized.all),
         },
         fees: {
           today: money(fees.today),
@@ -348,7 +376,7 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
     },
 
     async computePerformance(this: Self, userId: number, range: Range, mode: Mode) {
-      const now = Date.now();
+      const now = await this.valuation.nowOf(mode, await this.store.keys(userId, mode), userId);
       const fromMs = range === "all" ? null : now - RANGE_MS[range];
       const keyIds = await this.store.keyIdsOfMode(userId, mode);
       const { before, rows } = await this.store.snapshots(userId, mode, fromMs);
@@ -404,7 +432,8 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
             .add(Decimal.parse(b.total))
             .toString();
       const equity = money(sum(accounts.map((a) => a.value)));
-      return this.store.insertSnapshot(userId, mode, equity, balances, minGapMs);
+      const at = await this.valuation.nowOf(mode, keys, userId);
+      return this.store.insertSnapshot(userId, mode, equity, balances, minGapMs, at);
     },
 
     async snapshotDue(this: Self) {

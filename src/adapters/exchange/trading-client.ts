@@ -243,6 +243,7 @@ interface RawApi {
   privateGetMyTrades(p: Raw): Promise<Raw[]>;
   privateGetAccount(p: Raw): Promise<Raw>;
   publicGetTickerPrice(p: Raw): Promise<Raw>;
+  publicGetAvgPrice(p: Raw): Promise<Raw>;
   loadTimeDifference(): Promise<unknown>;
   last_response_headers?: Record<string, unknown>;
 }
@@ -449,5 +450,18 @@ export class TradingClient {
   /** The last traded price. */
   price(symbol: string): Promise<string> {
     return this.call(async () => str((await this.api.publicGetTickerPrice({ symbol })).price));
+  }
+
+  /**
+   * The market's clock in ms: the close time of the symbol's current average price, which is
+   * "now" on Binance and the replayed market's time on the simulator (whose /api/v3/time keeps
+   * this machine's time, as request timestamps are checked against it).
+   */
+  marketTime(symbol: string): Promise<number> {
+    return this.call(async () => {
+      const t = Number((await this.api.publicGetAvgPrice({ symbol })).closeTime);
+      if (!Number.isFinite(t) || t <= 0) throw new Error("the venue answered avgPrice without a closeTime");
+      return t;
+    });
   }
 }

@@ -60,11 +60,25 @@ export interface Snapshot {
   equity: number;
 }
 
-const WINDOWS = (col: string) => `
-  COALESCE(sum(X) FILTER (WHERE ${col} >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)::text AS today,
-  COALESCE(sum(X) FILTER (WHERE ${col} >= now() - interval '7 days'), 0)::text AS d7,
-  COALESCE(sum(X) FILTER (WHERE ${col} >= now() - interval '30 days'), 0)::text AS d30,
+/** Sums of X per window ending at `now` (a bound timestamptz: the venue's clock for paper keys). */
+const WINDOWS = (col: string, now: string) => `
+  COALESCE(sum(X) FILTER (WHERE ${col} >= date_trunc('day', ${now} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)::text AS today,
+  COALESCE(sum(X) FILTER (WHERE ${col} >= ${now} - interval '7 days'), 0)::text AS d7,
+  COALESCE(sum(X) FILTER (WHERE ${col} >= ${now} - interval '30 days'), 0)::text AS d30,
   COALESCE(sum(X), 0)::text AS "all"`;
+
+/**
+ * Which keys' records: only these, or all but these (records of a removed key have none and are
+ * only counted by the latter).
+ */
+export interface KeyScope {
+  only?: string[];
+  except?: string[];
+}
+
+/** The KeyScope condition on a key column, bound as $2 (only) and $3 (except). */
+const SCOPE = (col: string) =>
+  `($2::bigint[] IS NULL OR ${col} = ANY($2::bigint[])) AND ($3::bigint[] IS NULL OR ${col} IS NULL OR ${col} <> ALL($3::bigint[]))`;
 
 export class PortfolioStore {
   constructor(readonly sequelize: Sequelize) {}
@@ -141,19 +155,19 @@ export class PortfolioStore {
     return groupFills(rows.map((r) => ({ key: r.position_id, ...r })));
   }
 
-  /** Realised P&L of closed trades per window (by exit time). */
-  async realized(userId: number, keyIds?: string[]): Promise<WindowSums> {
+  /** Realised P&L of closed trades per window ending at `nowMs` (by exit time). */
+  async realized(userId: number, scope: KeyScope, nowMs: number): Promise<WindowSums> {
     const [r] = await this.select<WindowSums>(
-      `SELECT ${WINDOWS("exit_time").replace(/X/g, "pnl")} FROM trades
-        WHERE user_id = $1 AND ($2::bigint[] IS NULL OR api_key_id = ANY($2::bigint[]))`,
-      [userId, keyIds ?? null],
+      `SELECT ${WINDOWS("exit_time", "$4::timestamptz").replace(/X/g, "pnl")} FROM trades
+        WHERE user_id = $1 AND ${SCOPE("api_key_id")}`,
+      [userId, scope.only ?? null, scope.except ?? null, new Date(nowMs).toISOString()],
     );
     return r;
   }
 
-  /** Commissions of every fill per window, by symbol and commission asset. */
-  async fees(userId: number, keyIds?: string[]): Promise<FeeRow[]> {
-    const w = WINDOWS("f.executed_at");
+  /** Commissions of every fill per window ending at `nowMs`, by symbol and commission asset. */
+  async fees(userId: number, scope: KeyScope, nowMs: number): Promise<FeeRow[]> {
+    const w = WINDOWS("f.executed_at", "$4::timestamptz");
     return this.select<FeeRow>(
       `SELECT f.symbol, f.commission_asset AS asset, ${w.replace(/X/g, "f.commission")},
               ${w
@@ -163,10 +177,9 @@ export class PortfolioStore {
                 .replace(/ AS d30/, " AS d30_px")
                 .replace(/ AS "all"/, " AS all_px")}
          FROM fills f JOIN orders o ON o.id = f.order_id
-        WHERE f.user_id = $1 AND f.commission <> 0
-          AND ($2::bigint[] IS NULL OR o.api_key_id = ANY($2::bigint[]))
+        WHERE f.user_id = $1 AND f.commission <> 0 AND ${SCOPE("o.api_key_id")}
         GROUP BY f.symbol, f.commission_asset`,
-      [userId, keyIds ?? null],
+      [userId, scope.only ?? null, scope.except ?? null, new Date(nowMs).toISOString()],
     );
   }
 
@@ -271,8 +284,9 @@ export class PortfolioStore {
   }
 
   /**
-   * Stores an account-level snapshot unless one of the same user and mode was taken within
-   * `minGapMs` (several nodes react to the same event; one snapshot is enough).
+   * Stores an account-level snapshot at `atMs` on the mode's clock (the venue's for paper) unless
+   * one of the same user and mode was taken within `minGapMs` of this machine's clock (several
+   * nodes react to the same event; one snapshot is enough).
    */
   async insertSnapshot(
     userId: number,
@@ -280,15 +294,16 @@ export class PortfolioStore {
     equity: string,
     balances: unknown,
     minGapMs: number,
+    atMs: number,
   ): Promise<boolean> {
     const rows = await this.select<{ id: string }>(
-      `INSERT INTO equity_snapshots (user_id, strategy_id, time, equity, balances, mode)
-       SELECT $1, NULL, now(), $3::numeric, $4::jsonb, $2
+      `INSERT INTO equity_snapshots (user_id, strategy_id, time, taken_at, equity, balances, mode)
+       SELECT $1, NULL, $6::timestamptz, now(), $3::numeric, $4::jsonb, $2
         WHERE NOT EXISTS (SELECT 1 FROM equity_snapshots
                            WHERE user_id = $1 AND mode = $2 AND strategy_id IS NULL
-                             AND time > now() - make_interval(secs => $5::float8 / 1000))
+                             AND taken_at > now() - make_interval(secs => $5::float8 / 1000))
        RETURNING id`,
-      [userId, mode, equity, JSON.stringify(balances), minGapMs],
+      [userId, mode, equity, JSON.stringify(balances), minGapMs, new Date(atMs).toISOString()],
     );
     return rows.length > 0;
   }
@@ -300,7 +315,7 @@ export class PortfolioStore {
         WHERE k.status = 'valid'
           AND NOT EXISTS (SELECT 1 FROM equity_snapshots s
                            WHERE s.user_id = k.user_id AND s.mode = CASE WHEN k.paper THEN 'paper' ELSE 'live' END
-                             AND s.strategy_id IS NULL AND s.time > now() - make_interval(secs => $1::float8 / 1000))
+                             AND s.strategy_id IS NULL AND s.taken_at > now() - make_interval(secs => $1::float8 / 1000))
         ORDER BY k.user_id, k.paper`,
       [ageMs],
     );

@@ -2,7 +2,8 @@
 // VenueAccounts: the secret is opened in this process, never sent over the bus; only read calls
 // are made). A paper account is priced by its own venue, the simulator, whose clock is not the
 // market's; a key or price that cannot be read makes its part "unavailable" instead of failing the
-// whole portfolio. Prices are kept a few seconds per venue and symbol.
+// whole portfolio. Prices are kept a few seconds per venue and symbol. A paper account's windows
+// ("today", "7 days") and snapshots run on its venue's clock, which `nowOf` reads.
 import { AccountUnusableError, type VenueAccounts } from "../execution/accounts";
 import type { TradingClient } from "../exchange/trading-client";
 import { Decimal } from "../../core/money/decimal";
@@ -10,6 +11,8 @@ import { money } from "./pnl";
 import type { KeyRow, Mode, PortfolioStore } from "./store";
 
 export const VALUE_ASSET = "USDT";
+/** a market every venue AURA trades on lists, read for the market's clock */
+const CLOCK_SYMBOL = "BTCUSDT";
 
 export interface BalanceView {
   asset: string;
@@ -36,11 +39,14 @@ export interface ValuationOptions {
   accounts: VenueAccounts;
   store: PortfolioStore;
   priceTtlMs?: number;
+  clockTtlMs?: number;
   now?: () => number;
 }
 
 export class Valuation {
   private readonly prices = new Map<string, { at: number; price: Promise<string | undefined> }>();
+  /** the last time each venue (by exchange id) told, and when it was asked */
+  private readonly clocks = new Map<string, { at: number; venue: number }>();
   private readonly now: () => number;
 
   constructor(private readonly o: ValuationOptions) {
@@ -121,6 +127,31 @@ export class Valuation {
     this.prices.set(k, { at: this.now(), price: p });
     if (this.prices.size > 5000) this.prices.delete(this.prices.keys().next().value as string);
     return p;
+  }
+
+  /**
+   * "Now" for a set of keys of one mode: the machine's clock for live keys; for paper keys the
+   * clock of their venue, the simulator, which replays a past market (usually much faster than
+   * real time). Paper fills, trades and positions carry that venue's times, so "today" and "the
+   * last 7 days" of a paper account are the venue's. The venue's clock is shared by all its
+   * accounts and asked at most once per `clockTtlMs`; a venue that does not answer leaves its
+   * last known time, else the machine's.
+   */
+  async nowOf(mode: Mode, keys: readonly KeyRow[], userId: number): Promise<number> {
+    if (mode === "live") return this.now();
+    const key = keys.find((k) => k.paper);
+    if (!key) return this.now();
+    const hit = this.clocks.get(key.exchange);
+    if (hit && this.now() - hit.at < (this.o.clockTtlMs ?? 500)) return hit.venue;
+    const client = await this.clientOf(Number(key.id), userId);
+    try {
+      if (!client) throw new Error("no client");
+      const venue = await client.marketTime(CLOCK_SYMBOL);
+      this.clocks.set(key.exchange, { at: this.now(), venue });
+      return venue;
+    } catch {
+      return hit?.venue ?? this.now();
+    }
   }
 
   /** The venue client of a key, when it can be opened (for prices of its positions). */

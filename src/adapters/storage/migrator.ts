@@ -23,6 +23,7 @@ export function allMigrations(): Migration[] {
     require("./migrations/0004_history").migration,
     require("./migrations/0005_sim_state").migration,
     require("./migrations/0006_decision_log_writes").migration,
+    require("./migrations/0007_snapshot_clock").migration,
   ];
 }
 

@@ -42,6 +42,12 @@ async function price(symbol: string): Promise<string> {
   return ((await res.json()) as { price: string }).price;
 }
 
+/** The simulator's replay clock (step mode: it stands still unless a test moves it). */
+async function venueNow(): Promise<number> {
+  const res = await fetch(`${simUrl}/sim/v1/clock`);
+  return ((await res.json()) as { time: number }).time;
+}
+
 beforeAll(async () => {
   env = await startSecurityEnv({
     services: ["api", "auth", "exchange-sim", "portfolio"],
@@ -109,9 +115,11 @@ test("the value of several keys and assets at the venue's prices, in exact decim
 
 test("P&L and fees on hand-computed fixtures: partial fills, base and quote fees, several round trips", async () => {
   const sq = env.db.sequelize;
+  // a paper key: its records carry the venue's times, and its windows end at the venue's "now"
   const { s, keys } = await userWithAccounts([{ USDT: "100" }]);
   const key = keys[0];
   const strat = await addStrategy(sq, s.id, key, "fixture strategy");
+  const now = new Date(await venueNow()).toISOString();
   const order = async (
     symbol: string,
     side: string,
@@ -142,8 +150,9 @@ test("P&L and fees on hand-computed fixtures: partial fills, base and quote fees
     sq.query(
       `INSERT INTO fills (order_id, user_id, symbol, exchange_trade_id, side, price, qty, quote_qty, commission,
                           commission_asset, executed_at)
-       VALUES ($1, $2, $3, $4, $5, $6::numeric, $7::numeric, $6::numeric * $7::numeric, $8, $9, now() - make_interval(days => $10))`,
-      { bind: [orderId, s.id, symbol, `tr-${Math.random()}`, side, price, qty, fee, asset, daysAgo] },
+       VALUES ($1, $2, $3, $4, $5, $6::numeric, $7::numeric, $6::numeric * $7::numeric, $8, $9,
+               $11::timestamptz - make_interval(days => $10))`,
+      { bind: [orderId, s.id, symbol, `tr-${Math.random()}`, side, price, qty, fee, asset, daysAgo, now] },
     );
 
   // BTC entry in two partial fills, fees in BTC: 0.004 @ 20000 and 0.006 @ 20100
@@ -186,9 +195,9 @@ test("P&L and fees on hand-computed fixtures: partial fills, base and quote fees
   ] as const)
     await sq.query(
       `INSERT INTO trades (user_id, strategy_id, api_key_id, symbol, qty, entry_time, entry_price, exit_time, exit_price, fees, pnl, exit_reason)
-       VALUES ($1, $2, $3, 'BTCUSDT', 0.01, now() - make_interval(days => $5) - interval '1 hour', 20000,
-               now() - make_interval(days => $5), 20100, 0.4, $4, 'signal')`,
-      { bind: [s.id, strat, key, pnl, days] },
+       VALUES ($1, $2, $3, 'BTCUSDT', 0.01, $6::timestamptz - make_interval(days => $5) - interval '1 hour', 20000,
+               $6::timestamptz - make_interval(days => $5), 20100, 0.4, $4, 'signal')`,
+      { bind: [s.id, strat, key, pnl, days, now] },
     );
 
   const [btc, eth] = await Promise.all([price("BTCUSDT"), price("ETHUSDT")]);
@@ -280,7 +289,8 @@ test("the performance route computes the same metrics from stored snapshots and 
   const sq = env.db.sequelize;
   const { s, keys } = await userWithAccounts([{ USDT: "1000" }]);
   const strat = await addStrategy(sq, s.id, keys[0], "perf strategy");
-  const now = Date.now();
+  // a paper key: its curve and trades are on the venue's clock
+  const now = await venueNow();
   const points: { time: number; equity: number }[] = [];
   let e = 1000;
   for (let i = 0; i < 120; i++) {
@@ -297,12 +307,16 @@ test("the performance route computes the same metrics from stored snapshots and 
   for (const [i, pnl] of pnls.entries())
     await sq.query(
       `INSERT INTO trades (user_id, strategy_id, api_key_id, symbol, qty, entry_time, entry_price, exit_time, exit_price, fees, pnl, exit_reason)
-       VALUES ($1, $2, $3, $4, 1, now() - interval '3 days', 1, now() - make_interval(hours => $5), 1, 0.25, $6, 'signal')`,
-      { bind: [s.id, strat, keys[0], i % 2 ? "ETHUSDT" : "BTCUSDT", 50 - i, pnl] },
+       VALUES ($1, $2, $3, $4, 1, $7::timestamptz - interval '3 days', 1, $7::timestamptz - make_interval(hours => $5), 1,
+               0.25, $6, 'signal')`,
+      {
+        bind: [s.id, strat, keys[0], i % 2 ? "ETHUSDT" : "BTCUSDT", 50 - i, pnl, new Date(now).toISOString()],
+      },
     );
   const res = await http(base, "GET", "/portfolio/performance?range=7d&mode=paper", { token: s.accessToken });
   expect(res.status).toBe(200);
   const to = Date.parse(res.body.to);
+  expect(to).toBe(now);
   const from = Date.parse(res.body.from);
   const series = resample(points, { time: now - 8 * 86_400_000, equity: 1000 }, from, to)!;
   const book = new TradeBook();
@@ -351,4 +365,54 @@ test("answers are cached per user and dropped by trading events; events take sna
     snaps = await q(sq, `SELECT equity::text, mode FROM equity_snapshots WHERE user_id = $1`, [s.id]);
   }
   expect(snaps).toEqual([{ equity: "500.0000000000", mode: "paper" }]);
+});
+
+test("a paper account's windows and snapshots run on its venue's clock, a live account's on ours", async () => {
+  const sq = env.db.sequelize;
+  const { s, keys } = await userWithAccounts([{ USDT: "100" }, { USDT: "200" }]);
+  const [paperKey, liveKey] = keys;
+  const venue = await venueNow();
+  // the simulator replays a past market: its "today" is not this machine's
+  expect(Math.abs(Date.now() - venue)).toBeGreaterThan(2 * 86_400_000);
+  const trade = (key: number, exit: number, pnl: string) =>
+    sq.query(
+      `INSERT INTO trades (user_id, api_key_id, symbol, qty, entry_time, entry_price, exit_time, exit_price, fees, pnl, exit_reason)
+       VALUES ($1, $2, 'BTCUSDT', 1, $3::timestamptz - interval '1 hour', 1, $3::timestamptz, 1, 0, $4, 'signal')`,
+      { bind: [s.id, key, new Date(exit).toISOString(), pnl] },
+    );
+  await trade(paperKey, venue, "3");
+  await trade(paperKey, venue - 10 * 86_400_000, "5");
+  await trade(liveKey, Date.now(), "7");
+  await trade(liveKey, Date.now() - 40 * 86_400_000, "11");
+  const get = async (path: string) => {
+    const res = await http(base, "GET", path, { token: s.accessToken });
+    expect(res.status).toBe(200);
+    return res.body.realizedPnl;
+  };
+  expect(await get("/portfolio?mode=paper")).toEqual({ today: "3", d7: "3", d30: "8", all: "8" });
+  expect(await get("/portfolio?mode=live")).toEqual({ today: "7", d7: "7", d30: "7", all: "18" });
+  expect(await get("/portfolio")).toEqual({ today: "10", d7: "10", d30: "15", all: "26" });
+
+  const before = Date.now();
+  await broker.call("portfolio.snapshotNow", { userId: s.id }, { caller: REPL_CALLER });
+  const snaps = await q<{ mode: string; t: string; taken: string }>(
+    sq,
+    `SELECT mode, (extract(epoch FROM time) * 1000)::float8::text AS t,
+            (extract(epoch FROM taken_at) * 1000)::float8::text AS taken
+       FROM equity_snapshots WHERE user_id = $1 ORDER BY mode`,
+    [s.id],
+  );
+  expect(snaps.map((x) => x.mode)).toEqual(["live", "paper"]);
+  const [live, paper] = snaps;
+  expect(Number(paper.t)).toBe(venue);
+  expect(Number(live.t)).toBeGreaterThanOrEqual(before - 1000);
+  // whether a snapshot was due is this machine's question either way
+  for (const x of snaps) expect(Number(x.taken)).toBeGreaterThanOrEqual(before - 1000);
+  const perf = await http(base, "GET", "/portfolio/performance?range=30d&mode=paper", {
+    token: s.accessToken,
+  });
+  expect(perf.status).toBe(200);
+  expect(Date.parse(perf.body.to)).toBe(venue);
+  // both paper trades lie within 30 days of the venue's "now" (none of ours would)
+  expect(perf.body.bySymbol.map((x: any) => [x.symbol, x.trades, x.pnl])).toEqual([["BTCUSDT", 2, 8]]);
 });
