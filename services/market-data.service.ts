@@ -662,6 +662,15 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       maxRows: s.writer.maxRows,
       maxDelayMs: s.writer.maxDelayMs,
       onError: (e, rows) => log.warn({ err: e.message, rows }, "could not store closed candles; will retry"),
+      onStored: (symbol, interval, newest) =>
+        this.streams
+          .markPublished({ symbol, interval }, newest)
+          .catch((e: Error) =>
+            log.warn(
+              { symbol, interval, err: e.message },
+              "could not record how far the series was published; a successor publishes those candles again",
+            ),
+          ),
     });
     this.cache = createCandleCache(this.broker.cacher, s.cacheSize);
     this.feed = new MarketFeed({
@@ -671,13 +680,16 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       backfillBackoff: s.backfillBackoff,
       maxBackfillAttempts: s.maxBackfillAttempts,
       maxResumeCandles: s.maxResumeCandles,
-      // what this node still buffers counts as stored: the series resumes right after it
+      // after what this series' streams published (what this node still buffers included), never
+      // after the newest stored candle: `klines` also holds candles no stream published (bundled
+      // history a simulator replays, imports)
       resumeAfter: async (symbol, interval) => {
         await this.writer.flush().catch(() => {});
-        return this.store.lastOpenTime(symbol, interval);
+        return this.streams.publishedThrough({ symbol, interval });
       },
       anchored: async (symbol, interval, candle) => {
         await this.store.insert(symbol, interval, [candle]);
+        await this.streams.markPublished({ symbol, interval }, candle.openTime);
       },
       log: {
         info: (...a: unknown[]) => log.info(...a),
@@ -707,7 +719,6 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
       gaps: this.gaps,
       livePublished: (symbol, interval) => this.feed.lastPublished(symbol, interval),
       flushWrites: () => this.writer.flush(),
-      storeBound: (symbol, interval) => this.streams.storeBound({ symbol, interval }),
       log: { warn: (...a: unknown[]) => log.warn(...a) },
     });
     this.streams = new StreamStore(db.sequelize, this.broker.nodeID);

@@ -8,9 +8,11 @@
 //  - every open position is protected by a live OCO, or flagged UNPROTECTED with its alert.
 // The venue is this test process (the exchange does not die); every AURA role is its own
 // `aura start`. AURA_CHAOS_MS sets how long the chaos lasts (default 20 s in the suite, short because its seven processes share the CI machine with every other suite; `npm run chaos`
-// runs 5 minutes) and the figures are printed at the end.
+// runs 5 minutes) and the figures are printed at the end. AURA_CHAOS_LOG_LEVEL and AURA_CHAOS_LOG_DIR
+// make the processes' logs worth reading after a failure.
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import ExchangeSimService from "../../services/exchange-sim.service";
@@ -67,8 +69,11 @@ function start(p: Proc, common: Record<string, string>): void {
     stdio: ["ignore", "pipe", "pipe"],
   });
   p.out = "";
+  // AURA_CHAOS_LOG_DIR keeps every process's whole output, for a run worth reading afterwards
+  const dir = process.env.AURA_CHAOS_LOG_DIR;
   const keep = (d: Buffer) => {
     p.out = (p.out + d.toString("utf8")).slice(-20_000);
+    if (dir) fs.appendFileSync(path.join(dir, `${p.name}.log`), d);
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
@@ -151,7 +156,7 @@ beforeAll(async () => {
     DATABASE_URL: db.url,
     SIM_URL: `http://127.0.0.1:${simPort}`,
     HOST: "127.0.0.1",
-    LOG_LEVEL: "warn",
+    LOG_LEVEL: process.env.AURA_CHAOS_LOG_LEVEL ?? "warn",
     STRATEGY_LEASE_TTL_MS: "4000",
     MARKET_STREAM_LEASE_TTL_MS: "3000",
     EXECUTION_RECONCILE_INTERVAL_MS: "5000",
@@ -286,6 +291,20 @@ test(`20 paper strategies trade through ${Math.round(CHAOS_MS / 1000)} s of kill
       missed.push(`strategy ${r.strategy_id}: ${expected - Number(r.n)} candles missed`);
     if (Number(r.last) < lastClosed)
       missed.push(`strategy ${r.strategy_id} stopped at ${new Date(Number(r.last)).toISOString()}`);
+  }
+  if (missed.length) {
+    // what to look at when it happens: who streams what, and what the processes said last
+    const streams = await q(
+      db.sequelize,
+      `SELECT symbol, interval, owner_node, fencing_token, expires_at > now() AS live FROM market_streams ORDER BY 1, 2`,
+    ).catch((e: Error) => e.message);
+    const marketNodes = procs.filter((p) => p.role === "market-data" || p.role === "strategy-runner");
+    process.stderr.write(
+      `chaos: strategies fell behind; clock stopped at ${new Date(stoppedAt).toISOString()}\n` +
+        `market_streams: ${JSON.stringify(streams)}\n` +
+        marketNodes.map((p) => `--- ${p.name} (${p.kills} kills)\n${p.out.slice(-6000)}`).join("\n") +
+        "\n",
+    );
   }
   expect(missed).toEqual([]);
 

@@ -172,7 +172,9 @@ export class MarketFeed {
         // the writer has not stored that yet
         const known = this.lastKnown.get(k);
         let resume = stored === undefined ? known : known === undefined ? stored : Math.max(stored, known);
+        let newest: MarketCandle | undefined;
         if (resume === undefined) resume = await this.anchor(symbol, interval);
+        else newest = await this.newestRow(symbol, interval);
         if (resume !== undefined) {
           state.tracker = new CandleSeries({
             intervalMs: iv,
@@ -180,6 +182,10 @@ export class MarketFeed {
             maxResumeCandles: this.o.maxResumeCandles,
             maxBackfillAttempts: this.o.maxBackfillAttempts,
           });
+          // what closed since the resume point is fetched now rather than at the first live
+          // message: a market that stands still (a paused replay, a quiet symbol) sends none, and
+          // a series taken over from a node that died would wait for it with a candle unpublished
+          if (newest && newest.openTime > resume) this.run(state, state.tracker.live(newest, false));
         }
       })();
       s = state;
@@ -188,6 +194,20 @@ export class MarketFeed {
       await s.ready;
     }
     await this.o.stream.add(s.stream);
+  }
+
+  /** The exchange's newest kline of the series (it may still be forming), if it answers. */
+  private async newestRow(symbol: string, interval: string): Promise<MarketCandle | undefined> {
+    try {
+      const rows = await this.o.rest.klines({ symbol, interval, limit: 1 });
+      return rows[rows.length - 1];
+    } catch (e) {
+      this.log.warn(
+        { symbol, interval, err: (e as Error).message },
+        "could not read the newest candle; the series catches up at the first live one",
+      );
+      return undefined;
+    }
   }
 
   /**

@@ -59,12 +59,6 @@ export interface HistoryDeps {
   livePublished(symbol: string, interval: string): number | undefined;
   /** makes buffered live writes visible to database reads */
   flushWrites?(): Promise<void>;
-  /**
-   * The newest open time a read may store for a series it does not stream (undefined: no bound):
-   * the store is where a node taking a stream over resumes, so candles fetched here must not get
-   * ahead of what the stream's owner published.
-   */
-  storeBound?(symbol: string, interval: string): Promise<number | undefined>;
   log?: { warn(...a: unknown[]): void };
 }
 
@@ -152,12 +146,7 @@ export class CandleHistory {
       const fetched = await this.fetchClosed(symbol, interval, iv, w, limit);
       if (fetched.length) {
         try {
-          let keep = fetched;
-          if (live === undefined && this.d.storeBound) {
-            const bound = await this.d.storeBound(symbol, interval);
-            if (bound !== undefined) keep = fetched.filter((c) => c.openTime <= bound);
-          }
-          if (keep.length) await this.d.store.insert(symbol, interval, keep);
+          await this.d.store.insert(symbol, interval, fetched);
         } catch (e) {
           this.d.log?.warn(
             { symbol, interval, err: (e as Error).message },

@@ -353,6 +353,8 @@ export interface WriterOptions {
   /** rows kept for a retry after a failed flush before the oldest are dropped (they can be re-fetched) */
   maxBuffered?: number;
   onError?: (err: Error, rows: number) => void;
+  /** after a series' rows are stored (awaited by flush): the newest open time among them; reports its own failures */
+  onStored?: (symbol: string, interval: string, newestOpenTime: number) => Promise<void>;
 }
 
 /**
@@ -430,7 +432,11 @@ export class BatchedKlineWriter {
           const cur = this.buf.get(key);
           this.buf.set(key, { ...b, rows: cur ? [...b.rows, ...cur.rows] : b.rows });
           this.size += b.rows.length;
+          continue;
         }
+        const newest = b.rows.reduce((m, r) => Math.max(m, r.openTime), Number.NEGATIVE_INFINITY);
+        // the rows are stored either way; onStored reports its own failures
+        await this.opts.onStored?.(b.symbol, b.interval, newest).catch(() => undefined);
       }
     })().finally(() => (this.flushing = undefined));
     await this.flushing;

@@ -304,19 +304,28 @@ export class StreamStore {
   }
 
   /**
-   * The newest open time a history read may store for the series, or undefined for no bound. While
-   * a series is wanted, the newest stored candle is where a node taking its stream over resumes;
-   * a history read that stored a newer candle fetched from the exchange would make that node skip
-   * candles the previous owner never published.
+   * Open time of the newest candle of the series that its owners published and stored: where a
+   * node taking the stream over resumes. Undefined when no stream of it published anything yet.
    */
-  async storeBound(s: SeriesId): Promise<number | undefined> {
-    const [row] = await this.select<{ wanted: boolean; newest: string | number | null }>(
-      `SELECT EXISTS (SELECT 1 FROM market_subscriptions m
-                       WHERE m.symbol = $1 AND m.interval = $2 AND ${LIVE_SUBSCRIPTION}) AS wanted,
-              (SELECT max(open_time) FROM klines WHERE symbol = $1 AND interval = $2) AS newest`,
+  async publishedThrough(s: SeriesId): Promise<number | undefined> {
+    const [row] = await this.select<{ t: string | number | null }>(
+      `SELECT published_through AS t FROM market_streams WHERE symbol = $1 AND interval = $2`,
       [s.symbol, s.interval],
     );
-    if (!row?.wanted) return undefined;
-    return row.newest === null ? Number.NEGATIVE_INFINITY : Number(row.newest);
+    return row?.t == null ? undefined : Number(row.t);
+  }
+
+  /**
+   * Records that the series' candles up to `openTime` were published and stored. Never moves
+   * back: a node flushing late what it published before its lease moved on changes nothing.
+   */
+  async markPublished(s: SeriesId, openTime: number): Promise<void> {
+    await this.sequelize.query(
+      `INSERT INTO market_streams AS t (symbol, interval, published_through) VALUES ($1, $2, $3)
+       ON CONFLICT (symbol, interval) DO UPDATE
+          SET published_through = GREATEST(COALESCE(t.published_through, EXCLUDED.published_through),
+                                           EXCLUDED.published_through)`,
+      { bind: [s.symbol, s.interval, openTime] },
+    );
   }
 }

@@ -24,6 +24,7 @@ export function allMigrations(): Migration[] {
     require("./migrations/0005_sim_state").migration,
     require("./migrations/0006_decision_log_writes").migration,
     require("./migrations/0007_snapshot_clock").migration,
+    require("./migrations/0008_stream_published").migration,
   ];
 }
 

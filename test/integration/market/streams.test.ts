@@ -5,6 +5,7 @@
 // strategy is active.
 import type { BrokerOptions } from "moleculer";
 import { QueryTypes } from "sequelize";
+import { KlineStore } from "../../../src/adapters/market/kline-store";
 import { startServices, type TestCluster } from "../../support/broker";
 import { AS_OPERATOR, AS_STRATEGY, H, bundled, eventually, startMarketEnv, type MarketEnv } from "./helpers";
 
@@ -139,6 +140,46 @@ test("one node streams a series; when it stops renewing, another takes over, bac
   expect(oa.stats().fenced).toBeGreaterThanOrEqual(1);
   expect([...env.closed(), ...closedBy(env, "b.closed")]).toEqual(series(5));
   expect(md(b).ownership.stats().held).toEqual([expect.objectContaining({ ...SERIES, fencingToken: 2 })]);
+});
+
+test("a node taking over while the market stands still publishes what closed during the hand-over, whatever else is stored", async () => {
+  env = await start();
+  const a = env.cluster;
+  await a.broker.call("market-data.subscribe", { ...SERIES, subscriber: "s" }, AS_STRATEGY);
+  const b = await node(env, "b");
+  env.sim.clock.advance({ candles: 2 });
+  await env.until(() => env!.closed().length === 2, "2 candles from the owner");
+  await eventually(
+    () => md(a).streams.publishedThrough(SERIES),
+    (t) => t === FROM + H,
+    "the owner to record how far it published",
+  );
+  // history the simulator is about to replay, already stored (as the bundled klines are): no
+  // stream published it, so it must not tell a successor where to resume
+  await new KlineStore(env.db.sequelize).insert(
+    SERIES.symbol,
+    SERIES.interval,
+    Array.from({ length: 10 }, (_, i) => bundled("BTCUSDT", FROM + (10 + i) * H)),
+  );
+
+  // A dies as far as anyone can tell: no renewals, nothing it sees gets out
+  const oa = md(a).ownership;
+  jest.spyOn(oa, "tick").mockResolvedValue(undefined);
+  jest.spyOn(oa, "watchdog").mockImplementation(() => {});
+  jest.spyOn(oa, "publish").mockImplementation(() => {});
+  // a candle closes while nobody publishes, then the market stands still (a minute into the next)
+  env.sim.clock.advance({ candles: 1 });
+  env.sim.clock.advance({ ms: 60_000 });
+  await eventually(
+    () => lease(env!),
+    (l) => l?.owner === b.broker.nodeID && l.live,
+    "B to take the stream over",
+    3 * TTL + 5000,
+  );
+  // no kline moves any more: B finds the missed candle from where the series was published
+  await env.until(() => closedBy(env!, "b.closed").length === 1, "the candle closed during the hand-over");
+  expect(closedBy(env, "b.closed")).toEqual([bundled("BTCUSDT", FROM + 2 * H)]);
+  expect([...env.closed(), ...closedBy(env, "b.closed")]).toEqual(series(3));
 });
 
 test("a stopping node hands its streams over at once, and stored subscriptions outlive every node that served them", async () => {

@@ -1,0 +1,26 @@
+// Where a market-data node taking a stream over resumes: the newest candle of the series its owners
+// published and stored, kept with the stream's lease. It used to be read from the newest row of
+// `klines`, which also holds candles no stream published: the bundled history, which a simulator
+// replaying that period serves again as live candles, and imports. A takeover then could not tell
+// published candles from loaded ones and skipped the candles that closed during the hand-over.
+import type { Migration } from "../migrator";
+
+const UP = `
+ALTER TABLE market_streams ADD COLUMN published_through BIGINT;
+UPDATE market_streams t SET published_through =
+  (SELECT max(k.open_time) FROM klines k WHERE k.symbol = t.symbol AND k.interval = t.interval);
+`;
+
+const DOWN = `
+ALTER TABLE market_streams DROP COLUMN published_through;
+`;
+
+export const migration: Migration = {
+  name: "0008_stream_published",
+  async up({ context }) {
+    await context.sequelize.query(UP);
+  },
+  async down({ context }) {
+    await context.sequelize.query(DOWN);
+  },
+};
