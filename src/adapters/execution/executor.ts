@@ -18,7 +18,7 @@ import type { SubmitCommand, SubmitResult } from "../../core/execution/types";
 import type { ExecutionCrashPoint } from "../config";
 import type { SymbolSpec } from "../../core/market/symbols";
 import { AccountUnusableError, type TradingAccount, type VenueAccounts } from "./accounts";
-import type { ExecutionStore, ListRow, OrderRole, OrderRow, PositionRow } from "./store";
+import type { ExecutionStore, FillTotals, ListRow, OrderRole, OrderRow, PositionRow } from "./store";
 import {
   CLOCK_TOLERANCE_MS,
   OrderRequestError,
@@ -379,8 +379,9 @@ export class Executor {
         }
         return this.resultOf(cmd ?? this.cmdOf(now), now, repeated);
       }
-      await this.apply({ ...row, state: "SUBMITTING" }, report);
-      const now = (await this.o.store.orderById(row.id))!;
+      const now =
+        (await this.apply({ ...row, state: "SUBMITTING" }, report)) ??
+        (await this.o.store.orderById(row.id))!;
       if (now.state !== "REJECTED" && now.state !== "NOT_PLACED")
         this.event("order.accepted", now, {
           orderId: Number(now.id),
@@ -508,8 +509,11 @@ export class Executor {
     }
   }
 
-  /** Applies a venue report to an order row: state, fills, and what follows (position, protection). */
-  private async apply(row: OrderRow, report: VenueOrder): Promise<void> {
+  /**
+   * Applies a venue report to an order row: state, fills, and what follows (position,
+   * protection). Answers the row as this moved it (undefined when it did not move it).
+   */
+  private async apply(row: OrderRow, report: VenueOrder): Promise<OrderRow | undefined> {
     const t = transition(row.state, { type: "venue", status: report.status });
     if (!t.ok) {
       this.o.log.fatal(
@@ -524,35 +528,39 @@ export class Executor {
         message: `order ${row.client_order_id}: ${t.reason}`,
         dedupeKey: `order-state:${row.id}`,
       });
-      return;
+      return undefined;
     }
     const spec = this.spec(row.symbol);
     const r = await this.moveWithFills(row, report, t.state, spec);
-    if (!r) return;
+    if (!r) return undefined;
     const { moved, next, totals } = r;
-    if (!moved && row.state !== next) return;
+    if (!moved && row.state !== next) return undefined;
     const filled = d(totals.qty);
     const done = next === "FILLED" || ((next === "CANCELED" || next === "EXPIRED") && filled.isPositive());
-    if (!done) return;
-    if (row.role === "entry") await this.onEntryFilled((await this.o.store.orderById(row.id))!, spec);
-    else if (row.role === "exit" || row.role === "close")
-      await this.onExitFilled((await this.o.store.orderById(row.id))!, spec);
+    if (!done) return moved;
+    // what follows a fill changes positions and lists, never this row
+    const now = moved ?? (await this.o.store.orderById(row.id))!;
+    if (row.role === "entry") await this.onEntryFilled(now, spec, totals);
+    else if (row.role === "exit" || row.role === "close") await this.onExitFilled(now, spec, totals);
+    return moved;
   }
 
   /**
    * Records the report's fills and moves the row towards `target`. The venue's trade list can lag
    * its order status, so an order is not finished before the trades it reports are recorded
    * (otherwise a position would open short, or close without all its trades, and never be
-   * corrected): until then it stays open. Undefined when even that move is not allowed.
+   * corrected): until then it stays open. Undefined when even that move is not allowed; `moved`
+   * is the row as moved, undefined when someone else moved it first.
    */
   private async moveWithFills(
     row: OrderRow,
     report: VenueOrder,
     target: OrderState,
     spec: SymbolSpec,
-  ): Promise<{ moved: boolean; next: OrderState; totals: { qty: string; quote: string } } | undefined> {
-    await this.recordFills(row, report, spec);
-    const totals = await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset);
+  ): Promise<{ moved: OrderRow | undefined; next: OrderState; totals: FillTotals } | undefined> {
+    const totals =
+      (await this.recordFills(row, report, spec)) ??
+      (await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset));
     let next = target;
     if (isTerminal(next) && this.tradesMissing(report, totals.qty)) {
       const open = transition(row.state, {
@@ -562,7 +570,7 @@ export class Executor {
       if (!open.ok) return undefined;
       next = open.state;
     }
-    const moved = await this.o.store.setState(row.id, row.state, next, {
+    const moved = await this.o.store.moveOrder(row.id, row.state, next, {
       exchangeOrderId: report.orderId,
       exchangeStatus: report.status,
       filledQty: totals.qty,
@@ -579,10 +587,19 @@ export class Executor {
     return d(recorded).lt(cap);
   }
 
-  private async recordFills(row: OrderRow, report: VenueOrder, spec: SymbolSpec): Promise<void> {
+  /**
+   * Records what the report says was executed beyond the fills known; answers the order's fill
+   * totals afterwards, or undefined when there was nothing to record.
+   */
+  private async recordFills(
+    row: OrderRow,
+    report: VenueOrder,
+    spec: SymbolSpec,
+  ): Promise<FillTotals | undefined> {
     const executed = d(report.executedQty);
-    const have = d((await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset)).qty);
-    if (!executed.gt(have)) return;
+    // the row's filled quantity is only ever written from recorded fills, so it never exceeds
+    // them: a report that executed no more has nothing new (a stale row just costs a look)
+    if (!executed.gt(d(row.filled_qty ?? "0"))) return undefined;
     const acc = await this.o.accounts.get(Number(row.api_key_id), Number(row.user_id));
     const fills = report.fills?.length
       ? report.fills.map((f) => ({
@@ -610,7 +627,7 @@ export class Executor {
     // than was ordered, so such a report is wrong or belongs elsewhere and must not move money here
     const limit = report.origQty && d(report.origQty).isPositive() ? d(report.origQty) : executed;
     const refused: { tradeId: string; qty: string; recorded: string }[] = [];
-    await this.o.store.transaction(async (t) => {
+    const totals = await this.o.store.transaction(async (t) => {
       // one writer per order at a time: two checks of the same report must not both pass the limit
       const known = await this.o.store.lockFills(row.id, t);
       let sum = known.reduce((s, k) => s.add(d(k.qty)), ZERO);
@@ -627,7 +644,8 @@ export class Executor {
         accepted.push(f);
         sum = sum.add(q);
       }
-      await this.o.store.insertFills(
+      return this.o.store.insertFills(
+        row.id,
         accepted.map((f) => ({
           orderId: row.id,
           userId: row.user_id,
@@ -642,6 +660,7 @@ export class Executor {
           isMaker: f.isMaker,
           executedAt: new Date(f.time),
         })),
+        { base: spec.baseAsset, quote: spec.quoteAsset },
         t,
       );
     });
@@ -680,11 +699,11 @@ export class Executor {
           message: `fill ${f.tradeId} refused: it would exceed the order's quantity`,
         });
     }
+    return totals;
   }
 
   /** The entry filled: open the position (net of a base-asset fee) and protect it. */
-  private async onEntryFilled(row: OrderRow, spec: SymbolSpec): Promise<void> {
-    const totals = await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset);
+  private async onEntryFilled(row: OrderRow, spec: SymbolSpec, totals: FillTotals): Promise<void> {
     if (!d(totals.qty).isPositive()) return;
     const qty = d(totals.qty).sub(d(totals.fee_base));
     const quote = d(totals.quote);
@@ -1166,13 +1185,12 @@ export class Executor {
    * The exit sold: close every position it was for. Each gets what its own legs sold plus its
    * share of the exit order by the quantity it still held.
    */
-  private async onExitFilled(row: OrderRow, spec: SymbolSpec): Promise<void> {
+  private async onExitFilled(row: OrderRow, spec: SymbolSpec, totals: FillTotals): Promise<void> {
     const params = (await this.o.store.paramsOf(row.id)) as { positions?: string[]; reason?: string } | null;
     const ids = params?.positions ?? [];
     const positions = (await Promise.all(ids.map((id) => this.o.store.positionById(id)))).filter(
       (p): p is PositionRow => p?.status === "open",
     );
-    const totals = await this.o.store.fillTotals(row.id, spec.baseAsset, spec.quoteAsset);
     const reason = row.role === "close" ? "close" : "signal";
     this.event("order.filled", row, {
       orderId: Number(row.id),

@@ -134,6 +134,62 @@ const POSITION_COLS = `id, user_id, strategy_id, api_key_id, entry_order_id, ord
 
 const nul = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 
+/** What a state move may record besides the state. */
+export interface StateExtra {
+  exchangeOrderId?: string;
+  exchangeStatus?: string;
+  filledQty?: string;
+  cumulativeQuote?: string;
+  rejectCode?: string;
+  rejectReason?: string;
+  submitted?: boolean;
+  lookups?: number;
+}
+
+/** An order's move from $2 to $3, only if nobody moved it first. */
+const MOVE_ORDER = `UPDATE orders SET state = $3,
+        exchange_order_id = COALESCE($4, exchange_order_id),
+        exchange_status = COALESCE($5, exchange_status),
+        filled_qty = COALESCE($6::numeric, filled_qty),
+        cumulative_quote = COALESCE($7::numeric, cumulative_quote),
+        reject_code = COALESCE($8, reject_code),
+        reject_reason = COALESCE($9, reject_reason),
+        submitted_at = CASE WHEN $10 THEN now() ELSE submitted_at END,
+        lookups = COALESCE($11, lookups),
+        version = version + 1, updated_at = now()
+  WHERE id = $1 AND state = $2`;
+
+const moveBind = (id: string, from: OrderState, to: OrderState, extra: StateExtra): unknown[] => [
+  id,
+  from,
+  to,
+  nul(extra.exchangeOrderId),
+  nul(extra.exchangeStatus),
+  nul(extra.filledQty),
+  nul(extra.cumulativeQuote),
+  nul(extra.rejectCode),
+  nul(extra.rejectReason),
+  extra.submitted === true,
+  nul(extra.lookups),
+];
+
+/** Sums of an order's recorded fills. */
+export interface FillTotals {
+  qty: string;
+  quote: string;
+  fee_base: string;
+  fee_quote: string;
+  last: Date | null;
+}
+
+/** FillTotals over the rows of `src` (qty, quote_qty, commission, commission_asset, executed_at). */
+const TOTALS_OF = (src: string, base: string, quote: string) =>
+  `COALESCE(sum(qty), 0)::text AS qty, COALESCE(sum(quote_qty), 0)::text AS quote,
+   COALESCE(sum(commission) FILTER (WHERE commission_asset = ${base}), 0)::text AS fee_base,
+   COALESCE(sum(commission) FILTER (WHERE commission_asset = ${quote}), 0)::text AS fee_quote,
+   max(executed_at) AS last
+   FROM ${src}`;
+
 export class ExecutionStore {
   constructor(readonly sequelize: Sequelize) {}
 
@@ -341,47 +397,26 @@ export class ExecutionStore {
     id: string,
     from: OrderState,
     to: OrderState,
-    extra: {
-      exchangeOrderId?: string;
-      exchangeStatus?: string;
-      filledQty?: string;
-      cumulativeQuote?: string;
-      rejectCode?: string;
-      rejectReason?: string;
-      submitted?: boolean;
-      lookups?: number;
-    } = {},
+    extra: StateExtra = {},
     t?: Transaction,
   ): Promise<boolean> {
-    return (
-      (await this.exec(
-        `UPDATE orders SET state = $3,
-                exchange_order_id = COALESCE($4, exchange_order_id),
-                exchange_status = COALESCE($5, exchange_status),
-                filled_qty = COALESCE($6::numeric, filled_qty),
-                cumulative_quote = COALESCE($7::numeric, cumulative_quote),
-                reject_code = COALESCE($8, reject_code),
-                reject_reason = COALESCE($9, reject_reason),
-                submitted_at = CASE WHEN $10 THEN now() ELSE submitted_at END,
-                lookups = COALESCE($11, lookups),
-                version = version + 1, updated_at = now()
-          WHERE id = $1 AND state = $2`,
-        [
-          id,
-          from,
-          to,
-          nul(extra.exchangeOrderId),
-          nul(extra.exchangeStatus),
-          nul(extra.filledQty),
-          nul(extra.cumulativeQuote),
-          nul(extra.rejectCode),
-          nul(extra.rejectReason),
-          extra.submitted === true,
-          nul(extra.lookups),
-        ],
-        t,
-      )) > 0
+    return (await this.exec(MOVE_ORDER, moveBind(id, from, to, extra), t)) > 0;
+  }
+
+  /** setState that answers with the moved row (undefined when someone else moved it first). */
+  async moveOrder(
+    id: string,
+    from: OrderState,
+    to: OrderState,
+    extra: StateExtra = {},
+    t?: Transaction,
+  ): Promise<OrderRow | undefined> {
+    const [row] = await this.select<OrderRow>(
+      `${MOVE_ORDER} RETURNING ${ORDER_COLS}`,
+      moveBind(id, from, to, extra),
+      t,
     );
+    return row;
   }
 
   /** What the intent asked for (sizing, protection, the positions an exit is for). */
@@ -414,18 +449,35 @@ export class ExecutionStore {
   // --- fills
 
   /** Inserts fills that are new (by order and venue trade id); returns the inserted ones. */
-  async insertFills(fills: NewFill[], t?: Transaction): Promise<NewFill[]> {
-    if (fills.length === 0) return [];
-    const rows = await this.select<{ exchange_trade_id: string }>(
-      `INSERT INTO fills (order_id, user_id, symbol, exchange_trade_id, side, price, qty, quote_qty, commission,
-                          commission_asset, is_maker, executed_at)
-       SELECT order_id, user_id, symbol, trade_id, side, price, qty, quote_qty, commission, commission_asset, is_maker,
-              executed_at
-         FROM jsonb_to_recordset($1::jsonb) AS x(order_id bigint, user_id bigint, symbol text, trade_id text,
-              side text, price numeric, qty numeric, quote_qty numeric, commission numeric, commission_asset text,
-              is_maker boolean, executed_at timestamptz)
-       ON CONFLICT (order_id, exchange_trade_id) DO NOTHING
-       RETURNING exchange_trade_id`,
+  /**
+   * Records fills of one order (those already known are left as they are) and answers the
+   * order's fill totals with them, in one statement.
+   */
+  async insertFills(
+    orderId: string,
+    fills: NewFill[],
+    assets: { base: string; quote: string },
+    t?: Transaction,
+  ): Promise<FillTotals> {
+    if (fills.some((f) => f.orderId !== orderId)) throw new Error("insertFills: fills of another order");
+    // the statement's scan of fills does not see the rows its own INSERT adds: both are summed
+    const [totals] = await this.select<FillTotals>(
+      `WITH ins AS (
+         INSERT INTO fills (order_id, user_id, symbol, exchange_trade_id, side, price, qty, quote_qty, commission,
+                            commission_asset, is_maker, executed_at)
+         SELECT order_id, user_id, symbol, trade_id, side, price, qty, quote_qty, commission, commission_asset, is_maker,
+                executed_at
+           FROM jsonb_to_recordset($1::jsonb) AS x(order_id bigint, user_id bigint, symbol text, trade_id text,
+                side text, price numeric, qty numeric, quote_qty numeric, commission numeric, commission_asset text,
+                is_maker boolean, executed_at timestamptz)
+         ON CONFLICT (order_id, exchange_trade_id) DO NOTHING
+         RETURNING qty, quote_qty, commission, commission_asset, executed_at
+       ), every_fill AS (
+         SELECT qty, quote_qty, commission, commission_asset, executed_at FROM fills WHERE order_id = $2
+         UNION ALL
+         SELECT qty, quote_qty, commission, commission_asset, executed_at FROM ins
+       )
+       SELECT ${TOTALS_OF("every_fill", "$3", "$4")}`,
       [
         JSON.stringify(
           fills.map((f) => ({
@@ -443,11 +495,13 @@ export class ExecutionStore {
             executed_at: f.executedAt.toISOString(),
           })),
         ),
+        orderId,
+        assets.base,
+        assets.quote,
       ],
       t,
     );
-    const added = new Set(rows.map((r) => r.exchange_trade_id));
-    return fills.filter((f) => added.has(f.tradeId));
+    return totals;
   }
 
   /**
@@ -455,28 +509,24 @@ export class ExecutionStore {
    * fills of an order holds the lock, so the quantity limit is checked against all of them.
    */
   async lockFills(orderId: string, t: Transaction): Promise<{ exchange_trade_id: string; qty: string }[]> {
-    await this.select(`SELECT id FROM orders WHERE id = $1 FOR UPDATE`, [orderId], t);
-    return this.select<{ exchange_trade_id: string; qty: string }>(
-      `SELECT exchange_trade_id, qty::text FROM fills WHERE order_id = $1`,
+    const rows = await this.select<{ exchange_trade_id: string | null; qty: string | null }>(
+      `SELECT f.exchange_trade_id, f.qty::text FROM orders o LEFT JOIN fills f ON f.order_id = o.id
+        WHERE o.id = $1 FOR UPDATE OF o`,
       [orderId],
       t,
     );
+    return rows.filter((r): r is { exchange_trade_id: string; qty: string } => r.exchange_trade_id !== null);
   }
 
   /** Sum of the order's recorded fills (quantity, quote, fee in base and in quote). */
-  async fillTotals(orderId: string, baseAsset: string, quoteAsset: string, t?: Transaction) {
-    const [r] = await this.select<{
-      qty: string;
-      quote: string;
-      fee_base: string;
-      fee_quote: string;
-      last: Date | null;
-    }>(
-      `SELECT COALESCE(sum(qty), 0)::text AS qty, COALESCE(sum(quote_qty), 0)::text AS quote,
-              COALESCE(sum(commission) FILTER (WHERE commission_asset = $2), 0)::text AS fee_base,
-              COALESCE(sum(commission) FILTER (WHERE commission_asset = $3), 0)::text AS fee_quote,
-              max(executed_at) AS last
-         FROM fills WHERE order_id = $1`,
+  async fillTotals(
+    orderId: string,
+    baseAsset: string,
+    quoteAsset: string,
+    t?: Transaction,
+  ): Promise<FillTotals> {
+    const [r] = await this.select<FillTotals>(
+      `SELECT ${TOTALS_OF("fills", "$2", "$3")} WHERE order_id = $1`,
       [orderId, baseAsset, quoteAsset],
       t,
     );
