@@ -52,6 +52,8 @@ export interface StrategyRunnerSettings {
   tradeLagCandles: number;
   /** how long an order request may take to reach the venue */
   submitDeadlineMs: number;
+  /** an order request that got no answer is sent again after this long (while still tradeable) */
+  resubmitRetryMs: number;
   /** with a transporter, wait this long for the other runners to be discovered before the first claim */
   settleMs: number;
   /** instances claimed per statement (a claim round goes on at once while the share is not reached) */
@@ -188,6 +190,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
     restartBackoff: { baseMs: 1000, maxMs: 60_000 },
     tradeLagCandles: 3,
     submitDeadlineMs: 5000,
+    resubmitRetryMs: 10_000,
     settleMs: 500,
     claimBatch: 250,
     stopWaitMs: 5000,
@@ -435,6 +438,7 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
           leaseValid: () => Date.now() < slot.expiresAt - this.margin(),
           tradeLagCandles: this.settings.tradeLagCandles,
           submitDeadlineMs: this.settings.submitDeadlineMs,
+          resubmitRetryMs: this.settings.resubmitRetryMs,
         },
         {
           crashed: (actor, err, counted) => void this.onCrash(slot, actor, err, counted),

@@ -379,6 +379,8 @@ export interface ActorPorts {
   tradeLagCandles: number;
   /** how long an order request may take to reach the venue */
   submitDeadlineMs: number;
+  /** after an order request got no answer, how long until it is sent again (while still tradeable) */
+  resubmitRetryMs: number;
 }
 
 export interface ActorHooks {
@@ -435,6 +437,8 @@ export class StrategyActor {
   private readonly arrivals = new Map<number, number>();
   private draining?: Promise<void>;
   private halted = false;
+  private resubmitDue = false;
+  private resubmitTimer: NodeJS.Timeout | undefined;
   private paused = false;
   private stopping = false;
   private closeOnStop = false;
@@ -651,14 +655,43 @@ export class StrategyActor {
   }
 
   private kick(): void {
-    if (this.draining || this.halted || this.state !== "running" || !this.queue.length) return;
+    if (this.draining || this.halted || this.state !== "running") return;
+    if (!this.queue.length && !this.resubmitDue) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       this.kick();
     });
   }
 
+  /**
+   * An order request went unanswered (execution unreachable past the deadline): it is sent again
+   * after a while, in the actor's own turn so it never races a decision, for as long as its candle
+   * is recent enough to trade. Execution answers a repeated intent id with its first outcome.
+   */
+  private retryUnansweredLater(): void {
+    if (this.resubmitTimer || this.halted) return;
+    this.resubmitTimer = setTimeout(() => {
+      this.resubmitTimer = undefined;
+      if (this.halted) return;
+      this.resubmitDue = true;
+      this.kick();
+    }, this.ports.resubmitRetryMs);
+    this.resubmitTimer.unref();
+  }
+
   private async drain(): Promise<void> {
+    if (this.resubmitDue && !this.halted) {
+      this.resubmitDue = false;
+      try {
+        await this.resubmitUnanswered();
+      } catch (e) {
+        this.ports.log.warn(
+          { instanceId: this.id, err: (e as Error).message },
+          "could not send unanswered order requests again; trying later",
+        );
+        this.retryUnansweredLater();
+      }
+    }
     while (this.queue.length && !this.halted && this.state === "running") {
       const c = this.queue.shift()!;
       try {
@@ -912,9 +945,10 @@ export class StrategyActor {
     const info = this.info!;
     if (!result) {
       this.ports.log.warn(
-        { instanceId: this.id, intentId: cmd.intentId, err: failure },
-        "order request failed; it is sent again when the instance restarts",
+        { instanceId: this.id, intentId: cmd.intentId, err: failure, retryInMs: this.ports.resubmitRetryMs },
+        "order request failed; it is sent again shortly while its candle is recent enough to trade",
       );
+      this.retryUnansweredLater();
       await this.ports.decisions.append([
         {
           kind: "error",
@@ -1048,6 +1082,8 @@ export class StrategyActor {
     }
     this.queue = [];
     this.wake?.();
+    if (this.resubmitTimer) clearTimeout(this.resubmitTimer);
+    this.resubmitTimer = undefined;
     const inFlight = this.draining;
     if (inFlight) {
       let timer: NodeJS.Timeout | undefined;

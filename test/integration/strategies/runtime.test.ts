@@ -7,7 +7,7 @@
 //
 // `execution` here is a test double: it records every SubmitCommand and opens or closes a row in
 // `positions` the way the fills would (at the next candle's open), so actors see their positions.
-import type { Context, ServiceSchema } from "moleculer";
+import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
 import { loadCandles } from "../../../src/adapters/backtest/candles";
 import { getDatabase } from "../../../src/adapters/storage/database";
@@ -63,6 +63,9 @@ let sim: Simulator;
 let userId = 0;
 let keyId = 0;
 const submits: SubmitCommand[] = [];
+/** instances whose order requests execution cannot take (it is restarting), and what it turned away */
+const unreachable = new Set<number>();
+const turnedAway: SubmitCommand[] = [];
 const decided: { userId: number; strategyId: number; candleOpenTime: number; action: string }[] = [];
 
 /** What a gateway hears: the decisions it pushes to the owner's dashboard. */
@@ -85,6 +88,10 @@ const execution: ServiceSchema = {
     submit: {
       async handler(ctx: Context<SubmitCommand>): Promise<SubmitResult> {
         const c = ctx.params;
+        if (unreachable.has(c.instanceId)) {
+          turnedAway.push(c);
+          throw new Errors.MoleculerRetryableError("execution is restarting", 503);
+        }
         const repeated = submits.some((s) => s.intentId === c.intentId);
         submits.push(c);
         if (!repeated) {
@@ -214,6 +221,8 @@ function runnerSettings(): Record<string, unknown> {
     scanIntervalMs: 200,
     settleMs: 0,
     restartBackoff: { baseMs: 50, maxMs: 200 },
+    submitDeadlineMs: 1000,
+    resubmitRetryMs: 500,
     strategyFactory: (def: { name?: string }) =>
       def.name === "Throws" ? new Thrower() : compileStrategy(def),
   };
@@ -370,6 +379,54 @@ test("a strategy that throws on every candle ends in status error while another 
   const times = rows.map((r) => Number(r.candle_open_time));
   expect(times).toEqual(Array.from({ length: times.length }, (_, i) => times[0] + i * H));
   expect(times.length).toBe(steps);
+});
+
+test("an order request execution could not take is sent again shortly, not left for a restart", async () => {
+  const always = await addInstance({
+    name: "Always in",
+    symbol: "BTCUSDT",
+    interval: "1h",
+    indicators: {},
+    entry: { gt: ["close", 0] },
+    exit: { lt: ["close", 0] },
+    risk: { positionSizePct: 10 },
+  });
+  await waitFor("the actor to run", () => running(always));
+  unreachable.add(always);
+  const candle = await step([ema, always]);
+  // the deadline passes with every try turned away: the failure is logged for the owner
+  await waitFor("the failed request in the log", async () => {
+    const [r] = await sql<{ n: string }>(
+      `SELECT count(*) AS n FROM strategy_decisions WHERE strategy_id = $1 AND kind = 'error'
+          AND message LIKE 'order request failed%'`,
+      [always],
+    );
+    return Number(r.n) > 0;
+  });
+  expect(turnedAway.filter((c) => c.instanceId === always).length).toBeGreaterThan(0);
+  expect(submits.filter((c) => c.instanceId === always)).toEqual([]);
+  // execution is back: the same intent goes through without a new candle or a restart
+  unreachable.delete(always);
+  const sent = await waitFor("the entry sent again", async () =>
+    submits.find((c) => c.instanceId === always && c.kind === "entry"),
+  );
+  expect(sent).toMatchObject({
+    candleOpenTime: candle,
+    intentId: turnedAway.find((c) => c.instanceId === always)!.intentId,
+  });
+  expect(await lastCandle(always)).toBe(candle);
+  await waitFor("the answer in the log", async () => {
+    const [r] = await sql<{ n: string }>(
+      `SELECT count(*) AS n FROM strategy_decisions WHERE strategy_id = $1 AND kind = 'order' AND message LIKE 'entry accepted%'`,
+      [always],
+    );
+    return Number(r.n) === 1;
+  });
+  // answered now: nothing is sent again
+  await new Promise((r) => setTimeout(r, 1200));
+  expect(submits.filter((c) => c.instanceId === always && c.kind === "entry")).toHaveLength(1);
+  await sql(`UPDATE strategies SET status = 'stopped' WHERE id = $1`, [always]);
+  await changed(always, "stopped");
 });
 
 test("a paused instance records its entry signals as ignored and still exits", async () => {
