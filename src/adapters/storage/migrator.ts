@@ -14,6 +14,19 @@ export interface Migration {
   down(params: { context: MigrationContext }): Promise<void>;
 }
 
+/** A migration that runs one SQL text up and another down. */
+export function sqlMigration(name: string, up: string, down: string): Migration {
+  return {
+    name,
+    async up({ context }) {
+      await context.sequelize.query(up);
+    },
+    async down({ context }) {
+      await context.sequelize.query(down);
+    },
+  };
+}
+
 /** Every migration in order. Add new files here; never edit a released one. */
 export function allMigrations(): Migration[] {
   return [

@@ -2,7 +2,7 @@
 // past market, and paper fills, trades and positions carry its times, so an equity curve on this
 // machine's clock would not line up with them. Whether a snapshot is due, or one was just taken,
 // is still a question of this machine's clock: taken_at keeps that, apart from `time`.
-import type { Migration } from "../migrator";
+import { sqlMigration } from "../migrator";
 
 const UP = `
 ALTER TABLE equity_snapshots ADD COLUMN taken_at TIMESTAMPTZ;
@@ -18,12 +18,4 @@ UPDATE equity_snapshots SET time = taken_at;
 ALTER TABLE equity_snapshots DROP COLUMN taken_at;
 `;
 
-export const migration: Migration = {
-  name: "0007_snapshot_clock",
-  async up({ context }) {
-    await context.sequelize.query(UP);
-  },
-  async down({ context }) {
-    await context.sequelize.query(DOWN);
-  },
-};
+export const migration = sqlMigration("0007_snapshot_clock", UP, DOWN);

@@ -3,7 +3,7 @@
 // `klines`, which also holds candles no stream published: the bundled history, which a simulator
 // replaying that period serves again as live candles, and imports. A takeover then could not tell
 // published candles from loaded ones and skipped the candles that closed during the hand-over.
-import type { Migration } from "../migrator";
+import { sqlMigration } from "../migrator";
 
 const UP = `
 ALTER TABLE market_streams ADD COLUMN published_through BIGINT;
@@ -15,12 +15,4 @@ const DOWN = `
 ALTER TABLE market_streams DROP COLUMN published_through;
 `;
 
-export const migration: Migration = {
-  name: "0008_stream_published",
-  async up({ context }) {
-    await context.sequelize.query(UP);
-  },
-  async down({ context }) {
-    await context.sequelize.query(DOWN);
-  },
-};
+export const migration = sqlMigration("0008_stream_published", UP, DOWN);
