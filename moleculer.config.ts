@@ -7,6 +7,10 @@ import { readEnv } from "./src/adapters/config/env";
 import { transportConfig } from "./src/adapters/config/transport";
 import { busCheckMiddleware, busNodeId, natsTransporter } from "./src/runtime/bus";
 import { pinoOptions, requestScope } from "./src/runtime/logging";
+import { installFailoverShard } from "./src/runtime/shard-strategy";
+
+// "Shard" routes a symbol elsewhere while its node's endpoint is out, instead of failing the call
+installFailoverShard();
 
 const env = readEnv();
 const bus = transportConfig();
