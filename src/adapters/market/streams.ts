@@ -316,16 +316,16 @@ export class StreamStore {
   }
 
   /**
-   * Records that the series' candles up to `openTime` were published and stored. Never moves
-   * back: a node flushing late what it published before its lease moved on changes nothing.
+   * Records that the series' candles up to `openTime` were published and stored, if this node
+   * still owns the stream. A node that lost it leaves the mark to the new owner (which then may
+   * publish a candle again: the safe way to be wrong); the owner's own mark may move back, as it
+   * does when a simulator is restarted on an earlier period.
    */
   async markPublished(s: SeriesId, openTime: number): Promise<void> {
     await this.sequelize.query(
-      `INSERT INTO market_streams AS t (symbol, interval, published_through) VALUES ($1, $2, $3)
-       ON CONFLICT (symbol, interval) DO UPDATE
-          SET published_through = GREATEST(COALESCE(t.published_through, EXCLUDED.published_through),
-                                           EXCLUDED.published_through)`,
-      { bind: [s.symbol, s.interval, openTime] },
+      `UPDATE market_streams SET published_through = $3
+        WHERE symbol = $1 AND interval = $2 AND owner_node = $4`,
+      { bind: [s.symbol, s.interval, openTime, this.nodeId] },
     );
   }
 }

@@ -5,10 +5,11 @@
 // published candles from loaded ones and skipped the candles that closed during the hand-over.
 import { sqlMigration } from "../migrator";
 
+// Not derived from klines for the streams that exist: that is the very value that cannot be
+// trusted. Unknown, a series starts after the exchange's newest closed candle once, and strategy
+// actors fetch what they missed themselves.
 const UP = `
 ALTER TABLE market_streams ADD COLUMN published_through BIGINT;
-UPDATE market_streams t SET published_through =
-  (SELECT max(k.open_time) FROM klines k WHERE k.symbol = t.symbol AND k.interval = t.interval);
 `;
 
 const DOWN = `
