@@ -448,7 +448,6 @@ export class ExecutionStore {
 
   // --- fills
 
-  /** Inserts fills that are new (by order and venue trade id); returns the inserted ones. */
   /**
    * Records fills of one order (those already known are left as they are) and answers the
    * order's fill totals with them, in one statement.

@@ -13,6 +13,8 @@ import type { KeyRow, Mode, PortfolioStore } from "./store";
 export const VALUE_ASSET = "USDT";
 /** a market every venue AURA trades on lists, read for the market's clock */
 const CLOCK_SYMBOL = "BTCUSDT";
+/** how long a venue's answer stands for its clock (its replay may run 1,800× real time) */
+const CLOCK_TTL_MS = 500;
 
 export interface BalanceView {
   asset: string;
@@ -39,7 +41,6 @@ export interface ValuationOptions {
   accounts: VenueAccounts;
   store: PortfolioStore;
   priceTtlMs?: number;
-  clockTtlMs?: number;
   now?: () => number;
 }
 
@@ -134,7 +135,7 @@ export class Valuation {
    * clock of their venue, the simulator, which replays a past market (usually much faster than
    * real time). Paper fills, trades and positions carry that venue's times, so "today" and "the
    * last 7 days" of a paper account are the venue's. The venue's clock is shared by all its
-   * accounts and asked at most once per `clockTtlMs`; a venue that does not answer leaves its
+   * accounts and asked at most once per CLOCK_TTL_MS; a venue that does not answer leaves its
    * last known time, else the machine's.
    */
   async nowOf(mode: Mode, keys: readonly KeyRow[], userId: number): Promise<number> {
@@ -142,16 +143,15 @@ export class Valuation {
     const key = keys.find((k) => k.paper);
     if (!key) return this.now();
     const hit = this.clocks.get(key.exchange);
-    if (hit && this.now() - hit.at < (this.o.clockTtlMs ?? 500)) return hit.venue;
-    const client = await this.clientOf(Number(key.id), userId);
-    try {
-      if (!client) throw new Error("no client");
-      const venue = await client.marketTime(CLOCK_SYMBOL);
-      this.clocks.set(key.exchange, { at: this.now(), venue });
-      return venue;
-    } catch {
-      return hit?.venue ?? this.now();
-    }
+    if (hit && this.now() - hit.at < CLOCK_TTL_MS) return hit.venue;
+    const venue = await (
+      await this.clientOf(Number(key.id), userId)
+    )
+      ?.marketTime(CLOCK_SYMBOL)
+      .catch(() => undefined);
+    if (venue === undefined) return hit?.venue ?? this.now();
+    this.clocks.set(key.exchange, { at: this.now(), venue });
+    return venue;
   }
 
   /** The venue client of a key, when it can be opened (for prices of its positions). */
