@@ -35,6 +35,12 @@ const requestIdMiddleware: Middleware = {
   },
 };
 
+// Request ids ride on AsyncLocalStorage, whose promise hooks then run for every promise of the
+// process: a sixth of a strategy runner's CPU per candle (strategy-fanout bench). A process that
+// runs nothing but strategy actors goes without them; its lines name the instance and candle, and
+// the request's other hops (gateway, strategies) still log its id.
+const requestIds = !(env.services?.length && env.services.every((s) => s === "strategy-runner"));
+
 // Moleculer reads this transit option, but its typings do not declare it.
 const transit: NonNullable<BrokerOptions["transit"]> & { serviceChangedDebounceTime: number } = {
   serviceChangedDebounceTime: 200,
@@ -105,7 +111,7 @@ const config: BrokerOptions = {
     : { enabled: false },
   // Spans would otherwise carry every ctx.params, including passwords and API secrets.
   tracing: { enabled: false, tags: { action: { params: false, meta: false } } },
-  middlewares: [requestIdMiddleware, busCheckMiddleware],
+  middlewares: requestIds ? [requestIdMiddleware, busCheckMiddleware] : [busCheckMiddleware],
   // The runner owns SIGTERM/SIGINT: services stop first, then the database.
   skipProcessEventRegistration: true,
   transit,
