@@ -140,6 +140,8 @@ interface HookLogger {
   bindings?: () => { nodeID?: string; mod?: string; svc?: string };
 }
 
+const NO_FIELDS = Object.freeze({});
+
 /** pino options used by moleculer.config.ts (and by CLI tools that log). */
 export function pinoOptions(level: string): LoggerOptions {
   return {
@@ -150,8 +152,12 @@ export function pinoOptions(level: string): LoggerOptions {
     formatters: { level: (label: string) => ({ level: label }) },
     mixin() {
       const scope = requestScope.getStore();
-      return scope?.requestId ? { requestId: scope.requestId } : {};
+      return scope?.requestId ? { requestId: scope.requestId } : NO_FIELDS;
     },
+    // pino's own merge copies every field of the line into the mixin's object; a line without a
+    // request id (every decision line of a runner) needs no copy
+    mixinMergeStrategy: (fields: object, mixed: object) =>
+      mixed === NO_FIELDS ? fields : Object.assign(mixed, fields),
     hooks: {
       // Moleculer passes its arguments straight to pino; redact objects and strings here so a
       // caller that logs a params object or an error can never leak a secret.

@@ -116,6 +116,26 @@ describe("moleculer.config", () => {
     expect(out).not.toMatch(/hunter2|S3CR3T|eyJhbGci/);
   });
 
+  test("a line logged while a request runs carries its id; runner-only processes go without", () => {
+    const { pinoOptions, requestScope } = require("../../../src/runtime/logging");
+    const lines: string[] = [];
+    const pino = require("pino");
+    const log = pino(pinoOptions("info"), { write: (l: string) => lines.push(l) }).child({ mod: "x" });
+    log.info({ n: 1 }, "outside");
+    requestScope.run({ requestId: "req-42" }, () => log.info({ n: 2 }, "inside"));
+    log.info({ n: 3 }, "after");
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.map((l) => [l.msg, l.n, l.requestId])).toEqual([
+      ["outside", 1, undefined],
+      ["inside", 2, "req-42"],
+      ["after", 3, undefined],
+    ]);
+    const names = (c: { middlewares: { name?: string }[] }) => c.middlewares.map((m) => m.name);
+    expect(names(cfg)).toContain("AuraRequestId");
+    expect(names(loadConfig({ SERVICES: "strategy-runner" }))).not.toContain("AuraRequestId");
+    expect(names(loadConfig({ SERVICES: "strategy-runner,api" }))).toContain("AuraRequestId");
+  });
+
   test("redaction copies only what it changes, and still masks secrets in arrays, errors and cycles", () => {
     const { redact } = require("../../../src/runtime/logging");
     // a record with nothing to hide is logged as it is (a runner writes hundreds per candle)
