@@ -145,7 +145,8 @@ export class DecisionLog {
 
   /**
    * Writes what was gathered: a large batch in a few statements side by side (each instance has
-   * at most one record in flight, so they touch disjoint rows and cannot deadlock).
+   * at most one record in flight, so they touch disjoint rows; the lease rows they share are
+   * locked in strategy id order, as renewals and releases lock them, so none can deadlock).
    */
   private async flush(): Promise<void> {
     this.scheduled = false;

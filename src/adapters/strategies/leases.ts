@@ -71,6 +71,22 @@ export function fairShare(
   return { claim: Math.max(0, Math.min(free, target - mine)), release: 0 };
 }
 
+/**
+ * The leases of `$2` (ids) still held by node `$1` with the tokens `$3`, locked in strategy id
+ * order. Every statement that locks many lease rows takes them in that order: the decision log's
+ * fenced insert shares them while renewals and releases update them, and two statements that
+ * lock overlapping rows in different orders can deadlock (PostgreSQL then aborts one: a renewal
+ * that fails, or an actor whose decision write fails and restarts).
+ */
+function lockHeld(condition: string): string {
+  return `SELECT l.strategy_id FROM strategy_leases l
+            JOIN unnest($2::bigint[], $3::bigint[]) AS h(id, token)
+              ON l.strategy_id = h.id AND l.fencing_token = h.token
+           WHERE l.owner_node = $1 AND ${condition}
+           ORDER BY l.strategy_id
+           FOR UPDATE OF l`;
+}
+
 export class LeaseStore {
   constructor(
     private readonly sequelize: Sequelize,
@@ -145,10 +161,9 @@ export class LeaseStore {
   async renew(held: readonly Held[], ttlMs: number): Promise<Set<number>> {
     if (!held.length) return new Set();
     const rows = await this.select<{ strategy_id: string }>(
-      `UPDATE strategy_leases l SET expires_at = now() + $4 * interval '1 millisecond'
-         FROM unnest($2::bigint[], $3::bigint[]) AS h(id, token)
-        WHERE l.strategy_id = h.id AND l.fencing_token = h.token AND l.owner_node = $1
-          AND l.expires_at > now()
+      `WITH mine AS (${lockHeld("l.expires_at > now()")})
+       UPDATE strategy_leases l SET expires_at = now() + $4 * interval '1 millisecond'
+         FROM mine WHERE l.strategy_id = mine.strategy_id
        RETURNING l.strategy_id`,
       [this.nodeId, held.map((h) => h.id), held.map((h) => h.token), ttlMs],
     );
@@ -159,9 +174,8 @@ export class LeaseStore {
   async release(held: readonly Held[]): Promise<number> {
     if (!held.length) return 0;
     const [, meta] = await this.sequelize.query(
-      `DELETE FROM strategy_leases l
-         USING unnest($2::bigint[], $3::bigint[]) AS h(id, token)
-        WHERE l.strategy_id = h.id AND l.fencing_token = h.token AND l.owner_node = $1`,
+      `WITH mine AS (${lockHeld("true")})
+       DELETE FROM strategy_leases l USING mine WHERE l.strategy_id = mine.strategy_id`,
       { bind: [this.nodeId, held.map((h) => h.id), held.map((h) => h.token)] },
     );
     return (meta as { rowCount?: number } | undefined)?.rowCount ?? 0;
