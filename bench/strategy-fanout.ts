@@ -8,7 +8,9 @@
 //   3. fan-out: a `market.candle.closed` broadcast → the last of the 1,000 decisions recorded
 //      (strategy_decisions.time, the database clock on this machine), p50/p99 over the candles,
 //      against the ceiling: the same 1,000 strategy objects deciding the same candles in one loop
-//      in one process (decide() only, no I/O).
+//      in one process (decide() only, no I/O);
+//   4. the decision log alone: PostgreSQL's CPU for the same 1,000 fenced decision rows per candle
+//      written with the runners stopped, against its CPU per candle during the fan-out.
 // Beside the latencies it reports the CPU per candle of the three runners and of the PostgreSQL
 // server (from /proc), and what both spend over the same span without candles.
 // Targets: fan-out p99 ≤ 50 ms and ≤ 3× the ceiling; ≤ 100 KB per idle actor; 1,000 deciding ≤ 5 s
@@ -35,6 +37,8 @@ import {
 } from "../src/core/market/events";
 import { compileStrategy, type BaseStrategy } from "../src/core/strategy";
 import { decide, type LiveState } from "../src/core/strategy/live";
+import { DecisionLog } from "../src/adapters/strategies/decisions";
+import { LeaseStore } from "../src/adapters/strategies/leases";
 import { brokerConfig, loadServiceSchema } from "../src/runtime/runner";
 import { benchEnv, emit } from "./lib";
 
@@ -299,7 +303,7 @@ async function main(): Promise<void> {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const dbUrl = url.toString();
-  const db = await openDatabase({ databaseUrl: dbUrl, poolMax: 5 });
+  const db = await openDatabase({ databaseUrl: dbUrl, poolMax: 8 });
   setDatabase(db);
   const q = <T extends object>(sql: string, bind: unknown[] = []): Promise<T[]> =>
     db.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT });
@@ -507,6 +511,61 @@ async function main(): Promise<void> {
     emit(env, "strategy-fanout-p99", pct(lastLatency, 99), pct(ceiling, 99), "ms", {
       perDecisionP99: pct(all, 99),
       lastRowWrittenP99: pct(written, 99),
+    });
+
+    // 4. the decision log alone: the runners stopped, the same 1,000 records per candle (the last
+    // candle's, as the actors wrote them) written through the runners' fenced batch statement in
+    // three runner-sized batches. Its PostgreSQL CPU is the part of a candle's cost that stays
+    // whatever the runners do, beside the PostgreSQL CPU per candle of the fan-out above.
+    for (const r of runners) r.child.kill("SIGTERM");
+    await Promise.all(runners.map((r) => r.exit));
+    const node = "bench-rows";
+    const ids = (await q<{ id: string }>(`SELECT id FROM strategies ORDER BY id`)).map((r) => Number(r.id));
+    const leases = await until("the leases handed back", async () => {
+      const won = await new LeaseStore(db.sequelize, node).claim(ids, 3_600_000);
+      return won.length === N && won;
+    });
+    const tokens = new Map(leases.map((l) => [l.id, l.token]));
+    const last = live[live.length - 1];
+    const model = await q<{
+      strategy_id: string;
+      user_id: string;
+      action: string;
+      message: string;
+      data: Record<string, unknown>;
+    }>(
+      `SELECT strategy_id, user_id, action, message, data FROM strategy_decisions
+        WHERE kind = 'decision' AND candle_open_time = $1 ORDER BY strategy_id`,
+      [last.openTime],
+    );
+    const logs = Array.from({ length: RUNNERS }, () => new DecisionLog(db.sequelize, node));
+    const ROW_CANDLES = 20;
+    const rowsWall: number[] = [];
+    const pgRows0 = postgresCpuMs();
+    for (let k = 1; k <= ROW_CANDLES; k++) {
+      const candleOpenTime = last.openTime + k * H;
+      const t = performance.now();
+      const outcomes = await Promise.all(
+        model.map((m, i) =>
+          logs[i % RUNNERS].record({
+            kind: "decision",
+            strategyId: Number(m.strategy_id),
+            userId: Number(m.user_id),
+            fencingToken: tokens.get(Number(m.strategy_id))!,
+            candleOpenTime,
+            action: m.action,
+            message: m.message,
+            data: m.data,
+          }),
+        ),
+      );
+      rowsWall.push(performance.now() - t);
+      if (outcomes.some((o) => o !== "recorded")) throw new Error("a decision row was not recorded");
+    }
+    emit(env, "strategy-decision-rows-pg-cpu", (postgresCpuMs() - pgRows0) / ROW_CANDLES, pgPerCandle, "ms", {
+      note: "PostgreSQL CPU per candle for the 1,000 fenced decision rows alone vs PostgreSQL CPU per candle of the fan-out",
+      rows: model.length,
+      wallP50: pct(rowsWall, 50),
     });
   } finally {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGTERM");
