@@ -95,6 +95,21 @@ function columns(held: readonly HeldLease[]): [string[], string[], number[]] {
   return [held.map((h) => h.symbol), held.map((h) => h.interval), held.map((h) => h.token)];
 }
 
+/**
+ * The stream leases of `$2`/`$3` (symbols, intervals) still held by node `$1` with the tokens
+ * `$4`, locked in (symbol, interval) order: every statement that locks several stream rows takes
+ * them in that order (claims too), so a renewal, a release and another node's claim never
+ * deadlock one another.
+ */
+function lockHeld(condition: string): string {
+  return `SELECT t.symbol, t.interval FROM market_streams t
+            JOIN unnest($2::text[], $3::text[], $4::bigint[]) AS h(sym, iv, token)
+              ON t.symbol = h.sym AND t.interval = h.iv AND t.fencing_token = h.token
+           WHERE t.owner_node = $1 AND ${condition}
+           ORDER BY t.symbol, t.interval
+           FOR UPDATE OF t`;
+}
+
 export class StreamStore {
   constructor(
     private readonly sequelize: Sequelize,
@@ -218,6 +233,7 @@ export class StreamStore {
       `INSERT INTO market_streams AS t (symbol, interval, owner_node, fencing_token, expires_at)
        SELECT x.sym, x.iv, $1, 1, now() + $4 * interval '1 millisecond'
          FROM unnest($2::text[], $3::text[]) AS x(sym, iv)
+        ORDER BY x.sym, x.iv
        ON CONFLICT (symbol, interval) DO UPDATE
           SET owner_node = EXCLUDED.owner_node, fencing_token = t.fencing_token + 1,
               expires_at = EXCLUDED.expires_at
@@ -237,10 +253,9 @@ export class StreamStore {
   async renew(held: readonly HeldLease[], ttlMs: number): Promise<Set<string>> {
     if (!held.length) return new Set();
     const rows = await this.select<KeyRow>(
-      `UPDATE market_streams t SET expires_at = now() + $5 * interval '1 millisecond'
-         FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(sym, iv, token)
-        WHERE t.symbol = h.sym AND t.interval = h.iv AND t.fencing_token = h.token
-          AND t.owner_node = $1 AND t.expires_at > now()
+      `WITH mine AS (${lockHeld("t.expires_at > now()")})
+       UPDATE market_streams t SET expires_at = now() + $5 * interval '1 millisecond'
+         FROM mine WHERE t.symbol = mine.symbol AND t.interval = mine.interval
        RETURNING t.symbol, t.interval`,
       [this.nodeId, ...columns(held), ttlMs],
     );
@@ -264,9 +279,9 @@ export class StreamStore {
   async release(held: readonly HeldLease[]): Promise<number> {
     if (!held.length) return 0;
     const [, meta] = await this.sequelize.query(
-      `UPDATE market_streams t SET owner_node = NULL, expires_at = NULL
-         FROM unnest($2::text[], $3::text[], $4::bigint[]) AS h(sym, iv, token)
-        WHERE t.symbol = h.sym AND t.interval = h.iv AND t.fencing_token = h.token AND t.owner_node = $1`,
+      `WITH mine AS (${lockHeld("true")})
+       UPDATE market_streams t SET owner_node = NULL, expires_at = NULL
+         FROM mine WHERE t.symbol = mine.symbol AND t.interval = mine.interval`,
       { bind: [this.nodeId, ...columns(held)] },
     );
     return (meta as { rowCount?: number } | undefined)?.rowCount ?? 0;

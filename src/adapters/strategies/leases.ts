@@ -73,7 +73,8 @@ export function fairShare(
 
 /**
  * The leases of `$2` (ids) still held by node `$1` with the tokens `$3`, locked in strategy id
- * order. Every statement that locks many lease rows takes them in that order: the decision log's
+ * order. Every statement that locks many lease rows takes them in that order (a claim too: an
+ * upsert locks each conflicting row in the order it inserts): the decision log's
  * fenced insert shares them while renewals and releases update them, and two statements that
  * lock overlapping rows in different orders can deadlock (PostgreSQL then aborts one: a renewal
  * that fails, or an actor whose decision write fails and restarts).
@@ -143,6 +144,7 @@ export class LeaseStore {
        SELECT s.id, $1, now(), now() + $3 * interval '1 millisecond'
          FROM strategies s
         WHERE s.id = ANY($2::bigint[]) AND s.status IN ('active', 'stopping')
+        ORDER BY s.id
        ON CONFLICT (strategy_id) DO UPDATE
           SET owner_node = EXCLUDED.owner_node, fencing_token = EXCLUDED.fencing_token,
               acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
