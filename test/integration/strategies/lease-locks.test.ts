@@ -54,22 +54,22 @@ test("renewals, releases and fenced decision writes over the same leases never d
   const held: Held[] = await leases.claim(shuffled(ids, 7), 60_000);
   expect(held).toHaveLength(N);
   const log = new DecisionLog(db.sequelize, NODE);
+  const decide = (h: Held, candleOpenTime: number) =>
+    log.record({
+      kind: "decision",
+      strategyId: h.id,
+      userId: Number(u.id),
+      fencingToken: h.token,
+      candleOpenTime,
+      action: "none",
+      message: "no signal",
+      data: { candleOpenTime },
+    });
 
   const failures: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const candle = Date.UTC(2024, 0, 1) + round * 3_600_000;
-    const records = held.map((h) =>
-      log.record({
-        kind: "decision",
-        strategyId: h.id,
-        userId: Number(u.id),
-        fencingToken: h.token,
-        candleOpenTime: candle,
-        action: "none",
-        message: "no signal",
-        data: { round },
-      }),
-    );
+    const records = held.map((h) => decide(h, candle));
     const renewals = [0, 1].map((k) => leases.renew(shuffled(held, round * 2 + k + 1), 60_000));
     const settled = await Promise.allSettled<RecordOutcome | Set<number>>([...records, ...renewals]);
     for (const s of settled) if (s.status === "rejected") failures.push(String((s.reason as Error).message));
@@ -85,18 +85,7 @@ test("renewals, releases and fenced decision writes over the same leases never d
   const candle = Date.UTC(2024, 0, 1) + ROUNDS * 3_600_000;
   const [released, ...outcomes] = await Promise.all([
     leases.release(shuffled(gone, 99)),
-    ...kept.map((h) =>
-      log.record({
-        kind: "decision",
-        strategyId: h.id,
-        userId: Number(u.id),
-        fencingToken: h.token,
-        candleOpenTime: candle,
-        action: "none",
-        message: "no signal",
-        data: {},
-      }),
-    ),
+    ...kept.map((h) => decide(h, candle)),
   ]);
   expect(released).toBe(N / 2);
   expect(new Set(outcomes)).toEqual(new Set(["recorded"]));
