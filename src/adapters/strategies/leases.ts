@@ -73,11 +73,11 @@ export function fairShare(
 
 /**
  * The leases of `$2` (ids) still held by node `$1` with the tokens `$3`, locked in strategy id
- * order. Every statement that locks many lease rows takes them in that order (a claim too: an
- * upsert locks each conflicting row in the order it inserts): the decision log's
- * fenced insert shares them while renewals and releases update them, and two statements that
- * lock overlapping rows in different orders can deadlock (PostgreSQL then aborts one: a renewal
- * that fails, or an actor whose decision write fails and restarts).
+ * order. Every statement that locks many lease rows takes them in that order: the decision log's
+ * fenced insert shares them, renewals and releases update them, and a claim (an upsert locks each
+ * conflicting row in the order it inserts) too. Two statements that lock overlapping rows in
+ * different orders can deadlock, and PostgreSQL then aborts one: a renewal fails, or an actor's
+ * decision write fails and the actor restarts.
  */
 function lockHeld(condition: string): string {
   return `SELECT l.strategy_id FROM strategy_leases l
