@@ -218,7 +218,11 @@ export class BacktestStore {
     return (await this.exec(`DELETE FROM backtest_results WHERE id = $1 AND user_id = $2`, [id, userId])) > 0;
   }
 
-  /** 1-based position among every queued run, in the order workers will take them. */
+  /**
+   * 1-based position among every queued run, in the order workers will take them, for the given
+   * rows read as queued. A run a worker took since that read is at the head of the queue (1), not
+   * missing: its caller still shows it queued.
+   */
   async queuePositions(
     rows: Pick<RunRow, "id" | "status" | "priority" | "created_at">[],
   ): Promise<Map<string, number>> {
@@ -226,11 +230,11 @@ export class BacktestStore {
     const out = new Map<string, number>();
     if (queued.length === 0) return out;
     const found = await this.select<{ id: string; pos: string }>(
-      `SELECT q.id, (SELECT count(*) FROM backtest_results b
+      `SELECT q.id, greatest(1, (SELECT count(*) FROM backtest_results b
                       WHERE b.status = 'queued'
                         AND (b.priority > q.priority OR (b.priority = q.priority AND (b.created_at, b.id) <= (q.created_at, q.id)))
-                    ) AS pos
-         FROM backtest_results q WHERE q.id = ANY($1::uuid[]) AND q.status = 'queued'`,
+                    )) AS pos
+         FROM backtest_results q WHERE q.id = ANY($1::uuid[])`,
       [queued.map((r) => r.id)],
     );
     for (const f of found) out.set(f.id, Number(f.pos));
