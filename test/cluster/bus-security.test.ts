@@ -15,6 +15,7 @@ import { connect, nkeys } from "nats";
 import { transportConfig } from "../../src/adapters/config/transport";
 import { busNodeId, natsTransporter } from "../../src/runtime/bus";
 import { brokerConfig } from "../../src/runtime/runner";
+import { freePort } from "../support/ports";
 
 jest.setTimeout(60_000);
 const ROOT = path.resolve(__dirname, "../..");
@@ -26,15 +27,6 @@ function hasBinary(name: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function waitForPort(port: number, ms = 10_000): Promise<void> {

@@ -3,23 +3,14 @@
 // both and can call the worker's services; SIGTERM stops both cleanly.
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
-import net from "node:net";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { createTestDatabase, type TestDatabase } from "../support/db";
 import { NATS_URL, REDIS_URL, requireServers } from "../support/servers";
+import { freePort } from "../support/ports";
 
 jest.setTimeout(90_000);
 const ROOT = path.resolve(__dirname, "../..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitReady(url: string, ms = 45_000): Promise<any> {
   const end = Date.now() + ms;

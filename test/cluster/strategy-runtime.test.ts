@@ -9,7 +9,6 @@
 // fencing tokens only grow, and every candle is decided exactly once per instance.
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
-import net from "node:net";
 import path from "node:path";
 import { ServiceBroker, type Context } from "moleculer";
 import { QueryTypes } from "sequelize";
@@ -17,6 +16,7 @@ import { lastCandleSql } from "../../src/adapters/strategies/decisions";
 import type { SubmitCommand, SubmitResult } from "../../src/core/execution/types";
 import { createTestDatabase, type TestDatabase } from "../support/db";
 import { NATS_URL, requireServers } from "../support/servers";
+import { freePort } from "../support/ports";
 
 jest.setTimeout(150_000);
 const ROOT = path.resolve(__dirname, "../..");
@@ -33,15 +33,6 @@ const GREEN_RED = {
   exit: { lt: ["close", "open"] },
   risk: { positionSizePct: 10 },
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;

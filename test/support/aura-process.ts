@@ -2,8 +2,9 @@
 // its embedded PostgreSQL, answers /health/ready, and is stopped by a signal or killed outright.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
+import { freePort } from "./ports";
+export { freePort };
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -17,15 +18,6 @@ export function killChildren(): void {
 export function track(child: ChildProcess): ChildProcess {
   children.push(child);
   return child;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 export function alive(pid: number): boolean {

@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { brokerConfig } from "../../../src/runtime/runner";
@@ -14,17 +13,10 @@ import { createSimulator, type Simulator, type SimulatorOptions } from "../../..
 import { createTestDatabase, type TestDatabase } from "../../support/db";
 import { NATS_URL } from "../../support/servers";
 import { accountFor, sleep, waitFor, type Account } from "./support";
+import { freePort } from "../../support/ports";
+export { freePort };
 
 const ROOT = path.resolve(__dirname, "../../..");
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export interface ExecNode {
   nodeId: string;

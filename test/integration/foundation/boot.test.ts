@@ -2,22 +2,13 @@
 // embedded PostgreSQL, migrates, serves /health/ready, and SIGTERM stops everything with exit 0.
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "../../support/ports";
 
 jest.setTimeout(60_000);
 
 const ROOT = path.resolve(__dirname, "../../..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function processesMentioning(text: string): string[] {
   return execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })

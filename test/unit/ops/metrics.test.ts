@@ -3,24 +3,15 @@
 // recorded once (and an action call has succeeded and failed, for Moleculer's own), and every
 // metric name in a rule or panel expression must be among what it served.
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { Errors, ServiceBroker } from "moleculer";
 import { parse } from "yaml";
 import { AURA_METRICS, auraMetrics } from "../../../src/adapters/metrics";
+import { freePort } from "../../support/ports";
 
 const ROOT = path.resolve(__dirname, "../../..");
 const RULES = path.join(ROOT, "k8s/monitoring/aura-rules.yml");
 const DASHBOARD = path.join(ROOT, "k8s/monitoring/grafana-dashboard.json");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Metric names in a PromQL expression: identifiers of AURA's or Moleculer's families. */
 function metricNames(expr: string): string[] {
