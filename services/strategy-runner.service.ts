@@ -245,7 +245,8 @@ const StrategyRunnerService: ServiceSchema<StrategyRunnerSettings, RunnerMethods
     "$node.disconnected": unbounded(function (this: Self) {
       this.requestScan(0);
     }),
-    // a market-data node that (re)joined knows no subscriptions: subscribing again is idempotent
+    // Subscriptions live in the database, so a market-data node that (re)joined resumes them on its
+    // own; subscribing again is idempotent and restores any that went missing meanwhile.
     "$node.connected": unbounded(function (
       this: Self,
       ctx: Context<{ node?: { services?: { name?: string }[] } }>,

@@ -233,8 +233,14 @@ test("a silent stream is reported stale, the service turns degraded, and recover
 
   sim.clock.advance({ candles: 1 });
   await env.until(() => env!.closed().length === 1, "a candle after recovery");
-  // in step mode the stream falls silent again right away; the service reads "up" once data flowed
-  await env.until(() => env!.service().health().status === "up", "health back to up");
+  // In step mode the stream falls silent again after each step, and goes stale once more 300 ms
+  // later: a loaded machine can sleep through that window. Data flowing means steps keep coming.
+  const stepping = setInterval(() => sim.clock.advance({ candles: 1 }), 100);
+  try {
+    await env.until(() => env!.service().health().status === "up", "health back to up");
+  } finally {
+    clearInterval(stepping);
+  }
 });
 
 test("before the connection age limit a fresh connection takes over without losing or repeating a candle", async () => {
