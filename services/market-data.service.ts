@@ -27,12 +27,10 @@ import {
   type CandleClosedEvent,
   type DataGapEvent,
 } from "../src/core/market/events";
-import { intervalMs, KLINE_INTERVALS } from "../src/core/market/symbols";
+import { FIXED_INTERVALS, intervalMs } from "../src/core/market/symbols";
 import { AuraError } from "../src/core/model/errors";
 import { auraMetrics, type AuraMetrics } from "../src/adapters/metrics";
 
-/** Intervals with a fixed length ("1M" varies with the month, so its candles cannot be checked for continuity). */
-export const SUPPORTED_INTERVALS: string[] = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined);
 export const MAX_CANDLES_PER_REQUEST = 1000;
 
 export interface MarketDataSettings {
@@ -98,9 +96,9 @@ const SYMBOL = {
 } as const;
 const INTERVAL = {
   type: "enum",
-  values: SUPPORTED_INTERVALS,
+  values: FIXED_INTERVALS,
   messages: {
-    enumValue: `Unsupported 'interval': use one of ${SUPPORTED_INTERVALS.join(", ")}.`,
+    enumValue: `Unsupported 'interval': use one of ${FIXED_INTERVALS.join(", ")}.`,
     required: "'interval' is required (e.g. 1h).",
   },
 } as const;
@@ -351,7 +349,7 @@ const MarketDataService: ServiceSchema<MarketDataSettings, MarketDataMethods, Ma
         const syms = await this.callExchange(() => this.rest.symbols());
         return {
           exchange: this.endpoints.kind,
-          intervals: SUPPORTED_INTERVALS,
+          intervals: FIXED_INTERVALS,
           symbols: [...syms.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
         };
       },

@@ -1,6 +1,6 @@
 // Each feature's variables, read through one function per feature so the feature never touches
 // the environment itself. Defaults and accepted ranges are documented in the README table.
-import { intervalMs, KLINE_INTERVALS } from "../../core/market/symbols";
+import { FIXED_INTERVALS } from "../../core/market/symbols";
 import { dataDirOf, nodeEnvOf } from "./env";
 import { EnvReader } from "./readers";
 import { decodeMasterKey, jwtSecretProblem, masterKeyProblem } from "./secrets";
@@ -177,18 +177,15 @@ export function exchangeConfig(env: NodeJS.ProcessEnv = process.env): ExchangeCo
   });
 }
 
-/** Intervals with a fixed length ("1M" varies with the month, so its candles cannot be checked for continuity). */
-const WATCH_INTERVALS: string[] = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined);
-
 function watchOf(r: EnvReader, def: string[]): { symbol: string; interval: string }[] {
   return r.list("MARKET_DATA_WATCH", {
     default: def.map((d) => ({ symbol: d.split(":")[0], interval: d.split(":")[1] })),
     none: true,
     item: (part) => {
       const m = /^([A-Za-z0-9]{2,20}):([0-9]+[smhdw])$/.exec(part);
-      return m && WATCH_INTERVALS.includes(m[2]) ? { symbol: m[1].toUpperCase(), interval: m[2] } : undefined;
+      return m && FIXED_INTERVALS.includes(m[2]) ? { symbol: m[1].toUpperCase(), interval: m[2] } : undefined;
     },
-    accepts: `entries like BTCUSDT:1h (interval one of ${WATCH_INTERVALS.join(", ")}), or none`,
+    accepts: `entries like BTCUSDT:1h (interval one of ${FIXED_INTERVALS.join(", ")}), or none`,
   });
 }
 

@@ -3,24 +3,7 @@
 // format; `status` lists what is stored. All open the database like `aura migrate` does.
 import { Command, InvalidArgumentError } from "commander";
 import type { ImportProgress } from "../../adapters/market/import";
-
-const SUPPORTED = [
-  "1s",
-  "1m",
-  "3m",
-  "5m",
-  "15m",
-  "30m",
-  "1h",
-  "2h",
-  "4h",
-  "6h",
-  "8h",
-  "12h",
-  "1d",
-  "3d",
-  "1w",
-];
+import { FIXED_INTERVALS } from "../../core/market/symbols";
 
 /** YYYY-MM-DD (UTC day), an ISO date-time, or epoch ms. `endOfDay` makes a bare date inclusive. */
 export function parseWhen(v: string, endOfDay = false): number {
@@ -38,7 +21,8 @@ export function parseWhen(v: string, endOfDay = false): number {
 }
 
 function interval(v: string): string {
-  if (!SUPPORTED.includes(v)) throw new InvalidArgumentError(`must be one of ${SUPPORTED.join(", ")}`);
+  if (!FIXED_INTERVALS.includes(v))
+    throw new InvalidArgumentError(`must be one of ${FIXED_INTERVALS.join(", ")}`);
   return v;
 }
 
@@ -71,7 +55,7 @@ export function register(program: Command): void {
       "Download klines from the exchange into the database (resumable: a rerun continues after the newest stored candle)",
     )
     .requiredOption("--symbol <symbol>", "exchange symbol, e.g. BTCUSDT", symbol)
-    .requiredOption("--interval <interval>", `kline interval (${SUPPORTED.join(", ")})`, interval)
+    .requiredOption("--interval <interval>", `kline interval (${FIXED_INTERVALS.join(", ")})`, interval)
     .requiredOption("--from <date>", "first day (UTC, inclusive), ISO time or epoch ms")
     .option("--to <date>", "last day (UTC, inclusive), ISO time or epoch ms (default: now)")
     .option("--exchange <kind>", "sim | binance | binance-testnet (default: EXCHANGE, else sim)")

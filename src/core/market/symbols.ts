@@ -116,3 +116,9 @@ const INTERVAL_MS: Record<string, number> = {
 export function intervalMs(interval: string): number | undefined {
   return INTERVAL_MS[interval];
 }
+
+/**
+ * The intervals AURA trades, stores and streams: those with a fixed length. "1M" varies with the
+ * month, so its candles cannot be checked for continuity or stepped through in a backtest.
+ */
+export const FIXED_INTERVALS: readonly string[] = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined);

@@ -2,7 +2,7 @@
 // schema, the validator and the compiler accept the same indicators. The schema checks shape;
 // `validateStrategy` adds what a schema cannot say (references to defined indicators and
 // outputs, MACD fast < slow, constant comparisons).
-import { KLINE_INTERVALS, SYMBOLS } from "../market/symbols";
+import { FIXED_INTERVALS, SYMBOLS } from "../market/symbols";
 import { PRICE_FIELDS } from "../model/candle";
 import { INDICATORS, type IndicatorSpec } from "../indicators/registry";
 import { CONDITION_OPERATORS, LIMITS, RESERVED_NAMES } from "./definition";
@@ -51,7 +51,7 @@ export const STRATEGY_JSON_SCHEMA = deepFreeze({
   properties: {
     name: { type: "string", minLength: 1, maxLength: LIMITS.nameLength },
     symbol: { type: "string", enum: Object.keys(SYMBOLS) },
-    interval: { type: "string", enum: KLINE_INTERVALS.filter((i) => i !== "1M") },
+    interval: { type: "string", enum: [...FIXED_INTERVALS] },
     indicators: {
       type: "object",
       maxProperties: LIMITS.indicators,

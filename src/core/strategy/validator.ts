@@ -1,6 +1,6 @@
 // Structural and semantic validation of a strategy definition. Every problem is reported, each
 // with a JSON Pointer to the offending value, a stable code and a message a trader can act on.
-import { intervalMs, KLINE_INTERVALS, SYMBOLS, symbolSpec } from "../market/symbols";
+import { FIXED_INTERVALS, SYMBOLS, symbolSpec } from "../market/symbols";
 import { isPriceField, PRICE_FIELDS } from "../model/candle";
 import type { ValidationIssue } from "../model/errors";
 import { indicatorSpec, INDICATOR_TYPES, type IndicatorSpec } from "../indicators/registry";
@@ -165,12 +165,11 @@ class Checker {
       const iv = def.interval;
       if (typeof iv !== "string")
         this.add("/interval", ISSUE.type, `interval must be a string, got ${typeName(iv)}`);
-      else if (!(KLINE_INTERVALS as readonly string[]).includes(iv) || intervalMs(iv) === undefined) {
-        const ok = KLINE_INTERVALS.filter((i) => intervalMs(i) !== undefined).join(", ");
+      else if (!FIXED_INTERVALS.includes(iv)) {
         this.add(
           "/interval",
           ISSUE.unknownInterval,
-          `unknown or unsupported interval "${iv}"; use one of ${ok}`,
+          `unknown or unsupported interval "${iv}"; use one of ${FIXED_INTERVALS.join(", ")}`,
         );
       }
     }

@@ -2,6 +2,7 @@
 // message; the exported JSON Schema accepts and rejects the same shapes.
 import fs from "node:fs";
 import path from "node:path";
+import { parseWatch } from "../../../src/adapters/config";
 import { STRATEGY_JSON_SCHEMA, validateStrategy } from "../../../src/core/strategy";
 
 const EXAMPLES = path.join(__dirname, "../../../examples/strategies");
@@ -239,6 +240,31 @@ describe("each error kind at its exact path", () => {
     expect(only((d) => (d.symbol = "DOGEUSDT"))).toMatchObject({ path: "/symbol", code: "unknown_symbol" });
     expect(only((d) => (d.interval = "7m"))).toMatchObject({ path: "/interval", code: "unknown_interval" });
     expect(only((d) => (d.interval = "1M"))).toMatchObject({ path: "/interval", code: "unknown_interval" });
+  });
+
+  it("every fixed-length Binance interval is accepted, by the validator, the schema and MARKET_DATA_WATCH alike", () => {
+    const fixed = [
+      "1s",
+      "1m",
+      "3m",
+      "5m",
+      "15m",
+      "30m",
+      "1h",
+      "2h",
+      "4h",
+      "6h",
+      "8h",
+      "12h",
+      "1d",
+      "3d",
+      "1w",
+    ];
+    for (const iv of fixed) expect(errorsOf((d) => (d.interval = iv))).toEqual([]);
+    expect(STRATEGY_JSON_SCHEMA.properties.interval.enum).toEqual(fixed);
+    expect(parseWatch(fixed.map((iv) => `BTCUSDT:${iv}`).join(",")).map((w) => w.interval)).toEqual(fixed);
+    // the refusal names what would be accepted
+    expect(only((d) => (d.interval = "7m")).message).toContain(fixed.join(", "));
   });
 
   it("warmupCandles must be a whole number >= 0", () => {
