@@ -2,6 +2,7 @@
 // the same rows), the history API's query for them, keyset paging backwards as well as forwards,
 // and the P&L analyses drawn from the filtered trades. Also the dashboard's live repricing of open
 // positions, which uses the same exact-decimal care.
+import { ORDER_STATES } from "../../../src/core/execution/order-state";
 import type { Query } from "./api";
 import type { TimeZoneMode } from "./format";
 import type { Point } from "./series";
@@ -10,20 +11,8 @@ export type Tab = "trades" | "orders";
 export type Mode = "live" | "paper";
 
 export const EXIT_REASONS = ["take_profit", "stop_loss", "signal", "close"] as const;
-export const ORDER_STATUSES = [
-  "PENDING",
-  "SUBMITTING",
-  "UNKNOWN",
-  "NEW",
-  "PARTIALLY_FILLED",
-  "PENDING_CANCEL",
-  "FILLED",
-  "CANCELED",
-  "REJECTED",
-  "EXPIRED",
-  "NOT_PLACED",
-  "DENIED",
-] as const;
+// the states the history API filters on are the order life's own
+export const ORDER_STATUSES = ORDER_STATES;
 export const TRADE_SIDES = ["LONG"] as const;
 export const ORDER_SIDES = ["BUY", "SELL"] as const;
 export const PAGE_SIZES = [25, 50, 100, 250] as const;

@@ -16,6 +16,6 @@ export {
   indicatorSpec,
   type IndicatorSpec,
 } from "../../../../src/core/indicators/registry";
-export { KLINE_INTERVALS, SYMBOLS, intervalMs } from "../../../../src/core/market/symbols";
+export { FIXED_INTERVALS, SYMBOLS } from "../../../../src/core/market/symbols";
 export { PRICE_FIELDS, type PriceField } from "../../../../src/core/model/candle";
 export type { ValidationIssue } from "../../../../src/core/model/errors";
