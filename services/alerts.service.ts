@@ -31,6 +31,7 @@ import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { loadSecrets } from "../src/runtime/secrets";
 import { AuthGuardMixin, guarded, requireUser, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
+import { numberOrNull } from "../src/adapters/storage/rows";
 
 export interface AlertsSettings {
   /** how often alerts stored without a push (by other services) are looked for */
@@ -175,7 +176,7 @@ const AlertsService: ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars, Se
         );
         return page.rows.map((r) => ({
           ...this.view(r),
-          userId: r.user_id === null ? null : Number(r.user_id),
+          userId: numberOrNull(r.user_id),
         }));
       },
     }),
@@ -466,10 +467,10 @@ const AlertsService: ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars, Se
       const fatal = await this.store.fatalLogs(this.lastLogId);
       for (const l of fatal) {
         this.lastLogId = l.id;
-        const userId = l.user_id === null ? null : Number(l.user_id);
+        const userId = numberOrNull(l.user_id);
         await this.raise({
           userId,
-          strategyId: l.strategy_id === null ? null : Number(l.strategy_id),
+          strategyId: numberOrNull(l.strategy_id),
           kind: "FATAL_LOG",
           severity: "critical",
           message: `${l.service ?? "a service"} logged a fatal error: ${l.message}`,
@@ -485,7 +486,7 @@ const AlertsService: ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars, Se
         kind: row.kind,
         severity: row.severity,
         message: row.message,
-        strategyId: row.strategy_id === null ? null : Number(row.strategy_id),
+        strategyId: numberOrNull(row.strategy_id),
         data: row.data ?? null,
         createdAt: row.created_at,
         acknowledgedAt: row.acknowledged_at,

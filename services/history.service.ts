@@ -26,6 +26,7 @@ import { epochOrIsoTimeParam, idParam } from "../src/gateway/params";
 import { AuthGuardMixin, guarded, requireUser, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
 import { QueryTypes } from "sequelize";
+import { numberOrNull } from "../src/adapters/storage/rows";
 
 export interface HistorySettings {
   /** the most rows one PDF export may hold (CSV has no limit) */
@@ -185,7 +186,7 @@ const HistoryService: ServiceSchema<HistorySettings, HistoryMethods, HistoryVars
           items: page.rows.map((o) => ({
             id: Number(o.id),
             createdAt: o.created_at,
-            strategyId: o.strategy_id === null ? null : Number(o.strategy_id),
+            strategyId: numberOrNull(o.strategy_id),
             strategy: o.strategy_name,
             mode: o.paper === null ? null : o.paper ? "paper" : "live",
             clientOrderId: o.client_order_id,
@@ -248,7 +249,7 @@ const HistoryService: ServiceSchema<HistorySettings, HistoryMethods, HistoryVars
             id: Number(r.id),
             time: r.time,
             level: r.level,
-            strategyId: r.strategy_id === null ? null : Number(r.strategy_id),
+            strategyId: numberOrNull(r.strategy_id),
             kind: r.kind,
             action: r.action,
             message: r.message,

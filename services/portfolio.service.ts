@@ -33,6 +33,7 @@ import { REPL_CALLER } from "../src/runtime/repl-commands";
 import { AuthGuardMixin, guarded, requireUser, type AuraMeta } from "../mixins/auth-guard.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
 import { venueEndpoints } from "../src/adapters/exchange/cluster-sim";
+import { numberOrNull } from "../src/adapters/storage/rows";
 
 export interface PortfolioSettings {
   snapshotIntervalMs: number;
@@ -285,9 +286,9 @@ const PortfolioService: ServiceSchema<PortfolioSettings, PortfolioMethods, Portf
           unrealized = unrealized.add(Decimal.parse(r.unrealizedPnl));
         positionViews.push({
           id: Number(p.id),
-          strategyId: p.strategy_id === null ? null : Number(p.strategy_id),
+          strategyId: numberOrNull(p.strategy_id),
           strategy: p.strategy,
-          keyId: p.api_key_id === null ? null : Number(p.api_key_id),
+          keyId: numberOrNull(p.api_key_id),
           mode: key ? (key.paper ? "paper" : "live") : null,
           symbol: p.symbol,
           qty: r.qty,

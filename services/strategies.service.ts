@@ -30,6 +30,7 @@ import { loadSecrets } from "../src/runtime/secrets";
 import { AuthGuardMixin, guarded, requireUser, type AuraContext } from "../mixins/auth-guard.mixin";
 import { DatabaseMixin, type DatabaseMethods } from "../mixins/database.mixin";
 import ErrorsMixin from "../mixins/errors.mixin";
+import { numberOrNull } from "../src/adapters/storage/rows";
 
 export interface StrategiesSettings {
   /** strategies one user may keep */
@@ -105,8 +106,6 @@ function checkedDefinition(definition: unknown): StrategyDefinition {
   return v.definition;
 }
 
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
-
 function view(row: StrategyRow) {
   return {
     id: Number(row.id),
@@ -117,14 +116,14 @@ function view(row: StrategyRow) {
     paused: row.paused,
     // a strategy that never ran has no mode yet, whatever the column's default says
     mode: row.activated_at ? row.mode : null,
-    keyId: num(row.api_key_id),
+    keyId: numberOrNull(row.api_key_id),
     version: row.version,
     activeVersion: row.active_version,
     restartNeeded:
       row.status === "active" && row.active_version !== null && row.active_version !== row.version,
     statusReason: row.status_reason,
     closeOnStop: row.close_on_stop,
-    lastCandleTime: num(row.last_candle_time),
+    lastCandleTime: numberOrNull(row.last_candle_time),
     activatedAt: row.activated_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -132,7 +131,7 @@ function view(row: StrategyRow) {
       ? {
           ownerNode: row.lease_owner_node,
           leaseExpiresAt: row.lease_expires_at,
-          fencingToken: num(row.lease_fencing_token),
+          fencingToken: numberOrNull(row.lease_fencing_token),
         }
       : null,
   };
@@ -152,7 +151,7 @@ function decisionView(d: DecisionRow) {
     time: d.time,
     kind: d.kind,
     level: d.level,
-    candleOpenTime: num(d.candle_open_time),
+    candleOpenTime: numberOrNull(d.candle_open_time),
     action: d.action,
     message: d.message,
     data: d.data,
@@ -410,7 +409,7 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
               `Strategy ${row.id} is already active in ${row.mode} mode${row.api_key_id ? ` on key ${row.api_key_id}` : ""}: ` +
                 "deactivate it and wait until it has stopped to run it with another mode or key.",
               "STRATEGY_ACTIVE",
-              { status: row.status, mode: row.mode, keyId: num(row.api_key_id) },
+              { status: row.status, mode: row.mode, keyId: numberOrNull(row.api_key_id) },
             );
           }
           if (wanted === undefined) {
@@ -438,7 +437,7 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
             userId: me.id,
             targetType: "strategy",
             targetId: id,
-            details: { mode, keyId: num(result.row.api_key_id), version: result.row.active_version },
+            details: { mode, keyId: numberOrNull(result.row.api_key_id), version: result.row.active_version },
           });
           this.changed(id, me.id, result.row.status);
         }
@@ -586,12 +585,12 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
           status: row.status,
           paused: row.paused,
           mode: row.mode,
-          keyId: num(row.api_key_id),
+          keyId: numberOrNull(row.api_key_id),
           version: row.version,
           activeVersion: row.active_version,
           definition: def,
           closeOnStop: row.close_on_stop,
-          lastCandleTime: num(row.last_candle_time),
+          lastCandleTime: numberOrNull(row.last_candle_time),
           statusReason: row.status_reason,
           crashCount: row.crash_count,
           activatedAt: row.activated_at,
@@ -620,16 +619,16 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
             status: r.status,
             paused: r.paused,
             mode: r.mode,
-            keyId: num(r.api_key_id),
+            keyId: numberOrNull(r.api_key_id),
             version: r.version,
             activeVersion: r.active_version,
-            lastCandleTime: num(r.last_candle_time),
+            lastCandleTime: numberOrNull(r.last_candle_time),
             statusReason: r.status_reason,
             crashCount: r.crash_count,
             ownerNode: r.owner_node,
-            fencingToken: num(r.fencing_token),
-            leaseAgeSec: num(r.lease_age_sec),
-            leaseExpiresInSec: num(r.lease_expires_in_sec),
+            fencingToken: numberOrNull(r.fencing_token),
+            leaseAgeSec: numberOrNull(r.lease_age_sec),
+            leaseExpiresInSec: numberOrNull(r.lease_expires_in_sec),
           })),
         };
       },
@@ -654,7 +653,7 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
           lease: row.lease_owner_node
             ? {
                 ownerNode: row.lease_owner_node,
-                fencingToken: num(row.lease_fencing_token),
+                fencingToken: numberOrNull(row.lease_fencing_token),
                 acquiredAt: row.lease_acquired_at,
                 expiresAt: row.lease_expires_at,
                 live: row.lease_live,
@@ -662,7 +661,7 @@ const StrategiesService: ServiceSchema<StrategiesSettings, StrategiesMethods, St
             : null,
           decisions: decisions.map((d) => ({
             ...decisionView(d),
-            fencingToken: num(d.fencing_token),
+            fencingToken: numberOrNull(d.fencing_token),
             nodeId: d.node_id,
           })),
         };

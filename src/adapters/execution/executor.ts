@@ -27,6 +27,7 @@ import {
   type VenueOrder,
   type VenueList,
 } from "../exchange/trading-client";
+import { numberOrNull } from "../storage/rows";
 
 export interface ExecutionEvents {
   emit(event: string, payload: Record<string, unknown>): void;
@@ -134,6 +135,26 @@ export class Executor {
 
   private event(name: string, row: { user_id: string | number }, extra: object = {}) {
     this.o.events.emit(name, { userId: Number(row.user_id), ...extra });
+  }
+
+  /** order.* events name the order the same way: its id, strategy, client order id and symbol. */
+  private orderEvent(name: string, row: OrderRow, extra: object) {
+    this.event(name, row, {
+      orderId: Number(row.id),
+      strategyId: numberOrNull(row.strategy_id),
+      clientOrderId: row.client_order_id,
+      symbol: row.symbol,
+      ...extra,
+    });
+  }
+
+  private positionEvent(name: string, pos: PositionRow, extra: object) {
+    this.event(name, pos, {
+      positionId: Number(pos.id),
+      strategyId: numberOrNull(pos.strategy_id),
+      symbol: pos.symbol,
+      ...extra,
+    });
   }
 
   // ------------------------------------------------------------------ commands
@@ -383,11 +404,7 @@ export class Executor {
         (await this.apply({ ...row, state: "SUBMITTING" }, report)) ??
         (await this.o.store.orderById(row.id))!;
       if (now.state !== "REJECTED" && now.state !== "NOT_PLACED")
-        this.event("order.accepted", now, {
-          orderId: Number(now.id),
-          strategyId: now.strategy_id === null ? null : Number(now.strategy_id),
-          clientOrderId: now.client_order_id,
-          symbol: now.symbol,
+        this.orderEvent("order.accepted", now, {
           side: now.side,
           role: now.role,
         });
@@ -445,11 +462,7 @@ export class Executor {
           rejectCode: "code" in f && f.code !== undefined ? String(f.code) : f.kind,
           rejectReason: f.message,
         });
-        this.event("order.rejected", row, {
-          orderId: Number(row.id),
-          strategyId: row.strategy_id === null ? null : Number(row.strategy_id),
-          clientOrderId: row.client_order_id,
-          symbol: row.symbol,
+        this.orderEvent("order.rejected", row, {
           reason: f.message,
         });
         return "done";
@@ -694,7 +707,7 @@ export class Executor {
         this.event("alert.raised", row, {
           kind: "OVERFILL",
           severity: "critical",
-          strategyId: row.strategy_id === null ? null : Number(row.strategy_id),
+          strategyId: numberOrNull(row.strategy_id),
           orderId: Number(row.id),
           message: `fill ${f.tradeId} refused: it would exceed the order's quantity`,
         });
@@ -723,23 +736,16 @@ export class Executor {
       entryPrice: avg.round(8, "halfEven").toString(),
       entryFees: entryFees.round(8, "halfEven").toString(),
       openedAt: totals.last ?? new Date(this.now()),
-      entryCandle: row.candle_open === null ? null : Number(row.candle_open),
+      entryCandle: numberOrNull(row.candle_open),
       protection: wantsProtection ? "pending" : "none",
     });
     if (inserted) {
-      this.event("order.filled", row, {
-        orderId: Number(row.id),
-        strategyId: row.strategy_id === null ? null : Number(row.strategy_id),
-        clientOrderId: row.client_order_id,
-        symbol: row.symbol,
+      this.orderEvent("order.filled", row, {
         side: row.side,
         qty: totals.qty,
         quote: totals.quote,
       });
-      this.event("position.opened", pos, {
-        positionId: Number(pos.id),
-        strategyId: pos.strategy_id === null ? null : Number(pos.strategy_id),
-        symbol: pos.symbol,
+      this.positionEvent("position.opened", pos, {
         qty: pos.qty,
         entryPrice: pos.entry_price,
       });
@@ -809,7 +815,7 @@ export class Executor {
     for (const [role, type, price, stop] of legs) {
       await this.o.store.insertOrder({
         userId: Number(pos.user_id),
-        strategyId: pos.strategy_id === null ? null : Number(pos.strategy_id),
+        strategyId: numberOrNull(pos.strategy_id),
         apiKeyId: Number(pos.api_key_id),
         intentId: intent,
         clientOrderId: clientOrderId(intent, role === "take_profit" ? "take_profit" : "stop_loss"),
@@ -822,7 +828,7 @@ export class Executor {
         stopPrice: stop,
         state: "PENDING",
         orderListId: list.id,
-        candleOpen: pos.entry_candle === null ? null : Number(pos.entry_candle),
+        candleOpen: numberOrNull(pos.entry_candle),
       });
     }
     if (list.state === "EXECUTING") {
@@ -913,11 +919,7 @@ export class Executor {
     if (!r) return;
     const { moved, next } = r;
     if (moved && cur.state !== next && (next === "CANCELED" || next === "EXPIRED"))
-      this.event("order.canceled", cur, {
-        orderId: Number(cur.id),
-        strategyId: cur.strategy_id === null ? null : Number(cur.strategy_id),
-        clientOrderId: cur.client_order_id,
-        symbol: cur.symbol,
+      this.orderEvent("order.canceled", cur, {
         role: cur.role,
         state: next,
       });
@@ -1015,10 +1017,7 @@ export class Executor {
       closedAt: sold.last ?? new Date(this.now()),
     });
     if (closed) {
-      this.event("position.closed", closed, {
-        positionId: Number(closed.id),
-        strategyId: closed.strategy_id === null ? null : Number(closed.strategy_id),
-        symbol: closed.symbol,
+      this.positionEvent("position.closed", closed, {
         exitReason: reason,
         exitPrice: exitPrice.round(8, "halfEven").toString(),
         pnl: pnl.round(8, "halfEven").toString(),
@@ -1042,7 +1041,7 @@ export class Executor {
       this.event("alert.raised", pos, {
         kind: "UNPROTECTED",
         severity: "critical",
-        strategyId: pos.strategy_id === null ? null : Number(pos.strategy_id),
+        strategyId: numberOrNull(pos.strategy_id),
         positionId: Number(pos.id),
         message: why,
       });
@@ -1192,11 +1191,7 @@ export class Executor {
       (p): p is PositionRow => p?.status === "open",
     );
     const reason = row.role === "close" ? "close" : "signal";
-    this.event("order.filled", row, {
-      orderId: Number(row.id),
-      strategyId: row.strategy_id === null ? null : Number(row.strategy_id),
-      clientOrderId: row.client_order_id,
-      symbol: row.symbol,
+    this.orderEvent("order.filled", row, {
       side: row.side,
       qty: totals.qty,
       quote: totals.quote,

@@ -6,6 +6,7 @@ import type { ClosedTrade } from "../../core/model/position";
 import { csvStream, type CsvValue } from "./csv";
 import { renderPdf, type PdfColumn } from "./pdf";
 import type { HistoryStore, Mode, TradeFilters, TradeRow, TradeTotals } from "./store";
+import { numberOrNull } from "../storage/rows";
 
 export interface TradeView {
   id: number;
@@ -29,7 +30,7 @@ export function tradeView(r: TradeRow): TradeView {
     id: Number(r.id),
     exitTime: r.exit_time,
     entryTime: r.entry_time,
-    strategyId: r.strategy_id === null ? null : Number(r.strategy_id),
+    strategyId: numberOrNull(r.strategy_id),
     strategy: r.strategy_name,
     mode: r.paper === null ? null : r.paper ? "paper" : "live",
     symbol: r.symbol,

@@ -7,6 +7,7 @@
 // check and release is one statement over all the series it concerns, and values are always bound
 // parameters.
 import { QueryTypes, type Sequelize } from "sequelize";
+import { numberOrNull } from "../storage/rows";
 
 export interface SeriesId {
   symbol: string;
@@ -310,10 +311,10 @@ export class StreamStore {
       symbol: r.symbol,
       interval: r.interval,
       subscriber: r.subscriber,
-      strategyId: r.strategy_id === null ? null : Number(r.strategy_id),
+      strategyId: numberOrNull(r.strategy_id),
       counts: r.counts === true,
       owner: r.owner_node,
-      token: r.fencing_token === null ? null : Number(r.fencing_token),
+      token: numberOrNull(r.fencing_token),
       live: r.live === true,
     }));
   }

@@ -4,6 +4,7 @@
 import { QueryTypes, type Sequelize } from "sequelize";
 import { Decimal } from "../../core/money/decimal";
 import type { FillSums } from "./pnl";
+import { numberOrNull } from "../storage/rows";
 
 export type Mode = "live" | "paper";
 
@@ -260,7 +261,7 @@ export class PortfolioStore {
           AND ($3::timestamptz IS NULL OR closed_at IS NULL OR closed_at >= $3::timestamptz)`,
       [userId, keyIds, fromMs === null ? null : new Date(fromMs).toISOString()],
     );
-    return rows.map((r) => ({ open: Number(r.o), close: r.c === null ? null : Number(r.c) }));
+    return rows.map((r) => ({ open: Number(r.o), close: numberOrNull(r.c) }));
   }
 
   /** Entries refused for being below the venue's minimum notional (the backtest's skippedOrders). */

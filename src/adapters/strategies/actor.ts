@@ -35,6 +35,7 @@ import {
   type DecisionLogRow,
   type StoredIntent,
 } from "./decisions";
+import { numberOrNull } from "../storage/rows";
 
 /** Who may ask an actor for its status and log. */
 export const ACTOR_CALLERS = ["repl", "strategies", "api"];
@@ -335,7 +336,7 @@ export class InstanceLoader {
           r && {
             id: Number(r.id),
             userId: Number(r.user_id),
-            keyId: r.api_key_id === null ? null : Number(r.api_key_id),
+            keyId: numberOrNull(r.api_key_id),
             name: r.name,
             symbol: r.symbol,
             interval: r.interval,
@@ -343,7 +344,7 @@ export class InstanceLoader {
             status: r.status,
             paused: r.paused,
             closeOnStop: r.close_on_stop,
-            lastCandleTime: r.last_candle_time === null ? null : Number(r.last_candle_time),
+            lastCandleTime: numberOrNull(r.last_candle_time),
             version: Number(r.version),
             definition: r.definition,
           },

@@ -4,6 +4,7 @@
 // instance cannot both win, and every write a runner makes for an instance it may have lost checks
 // owner and token in the same statement. Values are always bound parameters.
 import { QueryTypes, type Sequelize } from "sequelize";
+import { numberOrNull } from "../storage/rows";
 
 /** An instance a runner may have to run (status active or stopping), with its current lease. */
 export interface InstanceLease {
@@ -117,7 +118,7 @@ export class LeaseStore {
       symbol: r.symbol,
       interval: r.interval,
       owner: r.owner_node,
-      token: r.fencing_token === null ? null : Number(r.fencing_token),
+      token: numberOrNull(r.fencing_token),
       live: r.live === true,
     }));
   }
