@@ -3,29 +3,9 @@
 // asked by client order id, says what happened. A fill that arrives after a cancel was requested
 // is real and counts; terminal states absorb everything except a repeat of themselves.
 import { Decimal } from "../money/decimal";
+import { ORDER_STATES, type OrderState } from "./order-states";
 
-export const ORDER_STATES = [
-  /** the intent row is stored; nothing was sent */
-  "PENDING",
-  /** the request is on its way; its outcome is not known yet */
-  "SUBMITTING",
-  /** the request may or may not have reached the venue: ask before anything else */
-  "UNKNOWN",
-  /** accepted by the venue and open */
-  "NEW",
-  "PARTIALLY_FILLED",
-  /** a cancel was sent; fills may still arrive */
-  "PENDING_CANCEL",
-  "FILLED",
-  "CANCELED",
-  "REJECTED",
-  "EXPIRED",
-  /** the venue confirmed, after the grace window, that it never had the order */
-  "NOT_PLACED",
-  /** refused by AURA's pre-trade checks: recorded, never sent */
-  "DENIED",
-] as const;
-export type OrderState = (typeof ORDER_STATES)[number];
+export { ORDER_STATES, type OrderState };
 
 export const TERMINAL_STATES: readonly OrderState[] = [
   "FILLED",

@@ -2,7 +2,7 @@
 // the same rows), the history API's query for them, keyset paging backwards as well as forwards,
 // and the P&L analyses drawn from the filtered trades. Also the dashboard's live repricing of open
 // positions, which uses the same exact-decimal care.
-import { ORDER_STATES } from "../../../src/core/execution/order-state";
+import { ORDER_STATES } from "../../../src/core/execution/order-states";
 import type { Query } from "./api";
 import type { TimeZoneMode } from "./format";
 import type { Point } from "./series";
@@ -11,8 +11,7 @@ export type Tab = "trades" | "orders";
 export type Mode = "live" | "paper";
 
 export const EXIT_REASONS = ["take_profit", "stop_loss", "signal", "close"] as const;
-// the states the history API filters on are the order life's own
-export const ORDER_STATUSES = ORDER_STATES;
+export { ORDER_STATES };
 export const TRADE_SIDES = ["LONG"] as const;
 export const ORDER_SIDES = ["BUY", "SELL"] as const;
 export const PAGE_SIZES = [25, 50, 100, 250] as const;
@@ -132,7 +131,7 @@ export function filtersFromQuery(q: URLSearchParams): HistoryFilters {
   if (q.get("strategyId") && Number.isSafeInteger(sid) && sid > 0) f.strategyId = sid;
   f.side = oneOf<string>(tab === "trades" ? TRADE_SIDES : ORDER_SIDES, q.get("side"));
   f.mode = oneOf<Mode>(["live", "paper"], q.get("mode"));
-  if (tab === "orders") f.status = oneOf<string>(ORDER_STATUSES, q.get("status"));
+  if (tab === "orders") f.status = oneOf<string>(ORDER_STATES, q.get("status"));
   else {
     const reason = q.get("exitReason");
     if (reason && /^[a-z_]{1,40}$/.test(reason)) f.exitReason = reason;
